@@ -1,0 +1,197 @@
+"""VllmEngine: the production engine, vLLM's AsyncLLM.
+
+Continuous batching and prefix caching come from vLLM; this class only maps
+our contract onto it. The engine core runs in its own process, so a crash
+there shows up as `errored` on the client object, which `is_healthy` reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from model.engines.base import (
+    Delta,
+    Engine,
+    EngineError,
+    EngineInfo,
+    EngineRequestError,
+    SamplingOptions,
+)
+from model.engines.vllm_env import apply_vllm_env_defaults
+
+log = logging.getLogger("codefill.engine.vllm")
+
+
+class VllmEngine(Engine):
+    name = "vllm"
+
+    def __init__(
+        self,
+        model_path: str,
+        *,
+        max_model_len: int | None = None,
+        dtype: str = "auto",
+        enable_prefix_caching: bool = True,
+        gpu_memory_utilization: float | None = None,
+        tensor_parallel_size: int = 1,
+        max_num_seqs: int | None = None,
+        extra_engine_args: dict[str, Any] | None = None,
+    ) -> None:
+        self._model_path = model_path
+        self._max_model_len = max_model_len
+        self._dtype = dtype
+        self._prefix_caching = enable_prefix_caching
+        self._gpu_mem = gpu_memory_utilization
+        self._tp = tensor_parallel_size
+        self._max_num_seqs = max_num_seqs
+        self._extra = dict(extra_engine_args or {})
+        self._llm: Any = None
+        self._tokenizer: Any = None
+        self._info: EngineInfo | None = None
+        self._in_flight: set[str] = set()
+
+    @property
+    def tokenizer(self) -> Any:
+        if self._tokenizer is None:
+            raise EngineError("engine not started")
+        return self._tokenizer
+
+    @property
+    def info(self) -> EngineInfo:
+        if self._info is None:
+            raise EngineError("engine not started")
+        return self._info
+
+    async def start(self) -> None:
+        apply_vllm_env_defaults()
+        from transformers import AutoTokenizer
+        from vllm.engine.arg_utils import AsyncEngineArgs
+        from vllm.v1.engine.async_llm import AsyncLLM
+
+        kwargs: dict[str, Any] = dict(
+            model=self._model_path,
+            dtype=self._dtype,
+            enable_prefix_caching=self._prefix_caching,
+            tensor_parallel_size=self._tp,
+            disable_log_stats=True,
+            # Our tokenizer builds prompts; vLLM must decode with the same one.
+            tokenizer=self._model_path,
+        )
+        if self._max_model_len:
+            kwargs["max_model_len"] = self._max_model_len
+        if self._gpu_mem is not None:
+            kwargs["gpu_memory_utilization"] = self._gpu_mem
+        if self._max_num_seqs is not None:
+            kwargs["max_num_seqs"] = self._max_num_seqs
+        kwargs.update(self._extra)
+        args = AsyncEngineArgs(**kwargs)
+        self._llm = AsyncLLM.from_engine_args(args)
+        self._tokenizer = AutoTokenizer.from_pretrained(self._model_path)
+        max_len = int(self._llm.model_config.max_model_len)
+        self._info = EngineInfo(
+            model_path=self._model_path,
+            max_model_len=max_len,
+            engine=self.name,
+            details={"dtype": str(self._llm.model_config.dtype)},
+        )
+        log.info("vLLM engine ready: %s (max_model_len=%d)", self._model_path, max_len)
+
+    async def shutdown(self) -> None:
+        if self._llm is not None:
+            self._llm.shutdown()
+            self._llm = None
+
+    def _sampling_params(self, options: SamplingOptions) -> Any:
+        from vllm import SamplingParams
+        from vllm.sampling_params import RequestOutputKind
+
+        return SamplingParams(
+            n=1,
+            max_tokens=options.max_tokens,
+            temperature=options.temperature,
+            top_p=options.top_p,
+            stop=list(options.stop) or None,
+            stop_token_ids=list(options.stop_token_ids) or None,
+            seed=options.seed,
+            ignore_eos=options.ignore_eos,
+            skip_special_tokens=True,
+            output_kind=RequestOutputKind.DELTA,
+        )
+
+    @staticmethod
+    def _engine_input(prompt_token_ids: Sequence[int]) -> Any:
+        try:
+            from vllm.inputs.engine import tokens_input
+        except ImportError:  # older vLLM releases (the GPU pin) take a TokensPrompt
+            return {"prompt_token_ids": list(prompt_token_ids)}
+        return tokens_input(list(prompt_token_ids))
+
+    async def generate(
+        self,
+        prompt_token_ids: Sequence[int],
+        options: SamplingOptions,
+        request_id: str,
+    ) -> AsyncIterator[Delta]:
+        if self._llm is None:
+            raise EngineError("engine not started")
+        if self._llm.errored:
+            raise EngineError("the vLLM engine process has failed")
+        params = self._sampling_params(options)
+        prompt_tokens = len(prompt_token_ids)
+        completion_tokens = 0
+        self._in_flight.add(request_id)
+        try:
+            stream = self._llm.generate(self._engine_input(prompt_token_ids), params, request_id)
+            async for out in stream:
+                completion = out.outputs[0] if out.outputs else None
+                text = completion.text if completion else ""
+                completion_tokens += len(completion.token_ids) if completion else 0
+                reason = None
+                if out.finished:
+                    reason = _finish_reason(completion.finish_reason if completion else "abort")
+                yield Delta(text, prompt_tokens, completion_tokens, reason)
+                if out.finished:
+                    return
+            yield Delta("", prompt_tokens, completion_tokens, "abort")
+        except asyncio.CancelledError:
+            raise
+        except GeneratorExit:
+            raise
+        except Exception as exc:  # noqa: BLE001 - mapped onto our two error kinds
+            if self._llm is None or self._llm.errored:
+                raise EngineError(f"the vLLM engine process has failed: {exc}") from exc
+            if _is_validation_error(exc):
+                raise EngineRequestError(str(exc)) from exc
+            raise EngineError(str(exc)) from exc
+        finally:
+            self._in_flight.discard(request_id)
+
+    async def abort(self, request_id: str) -> None:
+        if self._llm is not None:
+            await self._llm.abort(request_id)
+
+    def num_in_flight(self) -> int:
+        if self._llm is None:
+            return 0
+        return max(len(self._in_flight), self._llm.get_num_unfinished_requests())
+
+    def is_healthy(self) -> bool:
+        return self._llm is not None and not self._llm.errored
+
+
+def _finish_reason(reason: str | None) -> str:
+    if reason == "length":
+        return "length"
+    if reason == "abort":
+        return "abort"
+    return "stop"
+
+
+def _is_validation_error(exc: Exception) -> bool:
+    return isinstance(exc, ValueError) or type(exc).__name__ in {
+        "VLLMValidationError",
+        "VLLMClientError",
+    }

@@ -1,0 +1,138 @@
+"""The `codefill` command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from model.engines import ENGINE_KINDS
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="serve a code model over an OpenAI-compatible API (FIM and chat)",
+        description="Serve a code model: /v1/completions (with `suffix` for fill-in-the-middle), "
+        "/v1/chat/completions, /v1/models, /health, /metrics.",
+    )
+    p.add_argument("--model", default=None,
+                   help="local HF folder, local .gguf file, or hub id; default: the embedded "
+                        "Qwen2.5-Coder-0.5B-Instruct")
+    p.add_argument("--served-model-name", default=None, help="name clients put in `model` (default: derived)")
+    p.add_argument("--host", default=DEFAULT_HOST, help=f"bind address (default {DEFAULT_HOST})")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT)
+    p.add_argument("--engine", choices=ENGINE_KINDS, default="auto",
+                   help="vllm, hf (transformers), or auto: vLLM when installed")
+    p.add_argument("--fim-template", default=None,
+                   help="FIM prompt family (qwen, starcoder, deepseek, codellama, codegemma, codestral); "
+                        "default: detected from the tokenizer's special tokens")
+    p.add_argument("--fim-fallback", choices=("none", "instruct"), default="none",
+                   help="for models without FIM tokens: answer `suffix` requests with a hole-filling chat "
+                        "prompt (instruct) or refuse them with a 400 (none)")
+    p.add_argument("--max-model-len", type=int, default=None, help="context length (default: the model's)")
+    p.add_argument("--dtype", default="auto", help="weights dtype (auto, bfloat16, float16, float32)")
+    p.add_argument("--default-temperature", type=float, default=0.0,
+                   help="temperature when a request sets none (default 0: greedy, what editors expect)")
+    p.add_argument("--api-key", action="append", default=None,
+                   help="require `Authorization: Bearer KEY` (repeatable; env CODEFILL_API_KEY, comma-separated)")
+    p.add_argument("--tensor-parallel-size", type=int, default=1, help="vLLM tensor parallelism (GPUs)")
+    p.add_argument("--gpu-memory-utilization", type=float, default=None, help="vLLM GPU memory share")
+    p.add_argument("--max-num-seqs", type=int, default=None, help="vLLM: most sequences in one batch")
+    p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    p.set_defaults(func=_serve)
+
+
+def _add_prepare(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("prepare", help="download, verify and convert a model into the cache, then exit")
+    p.add_argument("--model", default=None, help="as for `serve` (default: the embedded model)")
+    p.add_argument("--tiny", action="store_true", help="also build the tiny random test model")
+    p.set_defaults(func=_prepare)
+
+
+def _api_keys(args: argparse.Namespace) -> tuple[str, ...]:
+    keys = list(args.api_key or [])
+    env = os.environ.get("CODEFILL_API_KEY", "")
+    keys += [k.strip() for k in env.split(",") if k.strip()]
+    return tuple(dict.fromkeys(keys))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from model.engines import create_engine
+    from model.resolve import resolve_model
+    from server.app import build_app
+    from server.state import ServerConfig, ServingState
+
+    log = logging.getLogger("codefill")
+    resolved = resolve_model(args.model, progress=True)
+    served = args.served_model_name or resolved.served_name
+    log.info("model %s (%s) served as %r", resolved.path_or_id, resolved.source, served)
+    engine_options = dict(max_model_len=args.max_model_len, dtype=args.dtype)
+    if args.engine != "hf":
+        engine_options.update(
+            tensor_parallel_size=args.tensor_parallel_size,
+            gpu_memory_utilization=args.gpu_memory_utilization,
+            max_num_seqs=args.max_num_seqs,
+        )
+    engine = create_engine(args.engine, resolved.path_or_id, **engine_options)
+    config = ServerConfig(
+        served_model_name=served,
+        model_path=resolved.path_or_id,
+        fim_template=args.fim_template,
+        fim_fallback=args.fim_fallback,
+        default_temperature=args.default_temperature,
+        api_keys=_api_keys(args),
+    )
+    if args.fim_template:
+        from model.templates.fim import get_fim_template
+
+        get_fim_template(args.fim_template)  # fail now, not at the first request
+    app = build_app(ServingState(config, engine))
+    log.info("listening on http://%s:%d (engine %s)", args.host, args.port, engine.name)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    return 0
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from model.resolve import resolve_model
+
+    resolved = resolve_model(args.model, progress=True)
+    print(f"model ready: {resolved.path_or_id}")
+    if args.tiny:
+        from model.tiny import tiny_model_dir
+
+        print(f"tiny test model ready: {tiny_model_dir()}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="codefill", description="Self-hosted code completion server.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_serve(sub)
+    _add_prepare(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = getattr(args, "log_level", "info").upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - a CLI prints one clear line, not a traceback
+        if os.environ.get("CODEFILL_DEBUG"):
+            raise
+        print(f"codefill: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,273 @@
+"""/v1/completions: plain completion, and fill-in-the-middle when `suffix` is given."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi.responses import StreamingResponse
+
+from model.engines import SamplingOptions
+from model.fit import PromptTooLong, fit_fim, fit_tokens
+from model.postprocess import PostprocessOptions, StreamingPostprocessor, postprocess
+from model.templates.fim import RepoFile
+from model.templates.instruct_fallback import build_fill_messages, extract_fill
+from server.errors import APIError
+from server.generation import (
+    ChoiceEvent,
+    FirstTokenTimer,
+    TextFilter,
+    choice_stream,
+    merge_streams,
+    reject_unsupported,
+    stop_list,
+)
+from server.protocol import (
+    UNSUPPORTED_COMPLETION_FIELDS,
+    CodefillOptions,
+    CompletionChoice,
+    CompletionRequest,
+    CompletionResponse,
+    Usage,
+    new_id,
+    now,
+)
+from server.sse import DONE, sse, sse_error, stream_with_first
+from server.state import ServingState
+
+ENDPOINT = "completions"
+
+
+class _PostprocessFilter(TextFilter):
+    def __init__(self, prefix: str, suffix: str, options: PostprocessOptions) -> None:
+        self._p = StreamingPostprocessor(prefix, suffix, options)
+
+    def feed(self, delta: str) -> tuple[str, bool]:
+        return self._p.feed(delta)
+
+    def finish(self) -> str:
+        return self._p.finish()
+
+
+class _FillFromChatFilter(TextFilter):
+    """Instruct fallback: the chat answer is only usable whole, then cut back to code."""
+
+    def __init__(self, prefix: str, suffix: str, options: PostprocessOptions) -> None:
+        self._prefix, self._suffix, self._options = prefix, suffix, options
+        self._answer: list[str] = []
+
+    def feed(self, delta: str) -> tuple[str, bool]:
+        self._answer.append(delta)
+        return "", False
+
+    def finish(self) -> str:
+        code = extract_fill("".join(self._answer), self._prefix, self._suffix)
+        return postprocess(code, self._prefix, self._suffix, self._options)
+
+
+class _Job:
+    """One prompt of the request, ready for the engine."""
+
+    def __init__(self, prompt_ids: list[int], make_filter: Any, stop_ids: tuple[int, ...]) -> None:
+        self.prompt_ids = prompt_ids
+        self.make_filter = make_filter
+        self.stop_ids = stop_ids
+
+
+class CompletionsService:
+    def __init__(self, state: ServingState) -> None:
+        self.state = state
+
+    async def create(self, req: CompletionRequest) -> CompletionResponse | StreamingResponse:
+        state = self.state
+        state.check_model(req.model)
+        engine = state.require_ready()
+        reject_unsupported(req.model_dump(), UNSUPPORTED_COMPLETION_FIELDS)
+        stops = stop_list(req.stop)
+        max_tokens = req.max_tokens or 16
+        jobs = [self._prepare(p, req, max_tokens) for p in _prompts(req.prompt)]
+
+        temperature = req.temperature if req.temperature is not None else state.config.default_temperature
+        request_id = new_id("cmpl")
+        timer = FirstTokenTimer(state.metrics, ENDPOINT)
+        streams = []
+        for p_index, job in enumerate(jobs):
+            for j in range(req.n):
+                index = p_index * req.n + j
+                options = SamplingOptions(
+                    max_tokens=max_tokens,
+                    temperature=temperature,
+                    top_p=req.top_p if req.top_p is not None else 1.0,
+                    stop=stops,
+                    stop_token_ids=job.stop_ids,
+                    seed=None if req.seed is None else req.seed + j,
+                )
+                streams.append(
+                    choice_stream(
+                        engine, index, job.prompt_ids, options, f"{request_id}-{index}",
+                        job.make_filter(), state.metrics,
+                    )
+                )
+        events = merge_streams(streams)
+        prompt_tokens = sum(len(j.prompt_ids) for j in jobs)
+        if req.stream:
+            include_usage = bool(req.stream_options and req.stream_options.include_usage)
+            first = await _first(events)
+            return StreamingResponse(
+                self._stream(request_id, req.model, first, events, timer, prompt_tokens, include_usage),
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            )
+        return await self._collect(request_id, req.model, events, len(jobs) * req.n, timer, prompt_tokens)
+
+    # --- preparing prompts ------------------------------------------------
+
+    def _prepare(self, prompt: str | list[int], req: CompletionRequest, max_tokens: int) -> _Job:
+        state = self.state
+        tok = state.engine.tokenizer
+        max_len = state.engine.info.max_model_len
+        ext = req.codefill or CodefillOptions()
+        post = PostprocessOptions(enabled=ext.postprocess, multiline=ext.multiline)
+
+        if req.suffix is None:
+            ids = list(prompt) if isinstance(prompt, list) else tok(prompt).input_ids
+            _check_token_ids(ids, tok)
+            try:
+                fit_tokens(ids, max_tokens, max_len)
+            except PromptTooLong as exc:
+                raise _too_long(exc) from exc
+            return _Job(ids, TextFilter, ())
+
+        if isinstance(prompt, list):
+            raise APIError(400, "`suffix` needs the prompt as text, not token ids", param="prompt")
+        template = state.fim_template
+        if template is None:
+            return self._prepare_fallback(prompt, req.suffix, max_tokens, post)
+        files = [RepoFile(path=f.path, content=f.content) for f in ext.files]
+        try:
+            fit = fit_fim(
+                tok, template, prompt, req.suffix, max_tokens=max_tokens, max_model_len=max_len,
+                repo_name=ext.repo_name, path=ext.path, files=files,
+            )
+        except PromptTooLong as exc:
+            raise _too_long(exc) from exc
+        prefix, suffix = prompt, req.suffix
+        return _Job(fit.token_ids, lambda: _PostprocessFilter(prefix, suffix, post), state.stop_token_ids)
+
+    def _prepare_fallback(self, prefix: str, suffix: str, max_tokens: int, post: PostprocessOptions) -> _Job:
+        state = self.state
+        if state.config.fim_fallback != "instruct":
+            raise APIError(
+                400,
+                f"the model `{state.config.served_model_name}` has no fill-in-the-middle tokens, so `suffix` "
+                "cannot be used; start the server with --fim-fallback instruct to answer such requests "
+                "with a hole-filling chat prompt, or pick a FIM template with --fim-template",
+                code="fim_not_supported",
+                param="suffix",
+            )
+        tok = state.engine.tokenizer
+        text = tok.apply_chat_template(build_fill_messages(prefix, suffix), tokenize=False, add_generation_prompt=True)
+        ids = tok(text, add_special_tokens=False).input_ids
+        try:
+            fit_tokens(ids, max_tokens, state.engine.info.max_model_len)
+        except PromptTooLong as exc:
+            raise _too_long(exc) from exc
+        return _Job(ids, lambda: _FillFromChatFilter(prefix, suffix, post), ())
+
+    # --- responding -------------------------------------------------------
+
+    async def _collect(
+        self, request_id: str, model: str, events: AsyncIterator[ChoiceEvent], n_choices: int,
+        timer: FirstTokenTimer, prompt_tokens: int,
+    ) -> CompletionResponse:
+        texts = [""] * n_choices
+        reasons: list[str | None] = [None] * n_choices
+        completion = [0] * n_choices
+        async for ev in events:
+            timer.saw(ev.text)
+            texts[ev.index] += ev.text
+            completion[ev.index] = ev.completion_tokens
+            if ev.finish_reason:
+                reasons[ev.index] = ev.finish_reason
+        timer.done()
+        return CompletionResponse(
+            id=request_id,
+            created=now(),
+            model=model,
+            choices=[CompletionChoice(index=i, text=t, finish_reason=reasons[i]) for i, t in enumerate(texts)],
+            usage=Usage(
+                prompt_tokens=prompt_tokens,
+                completion_tokens=sum(completion),
+                total_tokens=prompt_tokens + sum(completion),
+            ),
+        )
+
+    async def _stream(
+        self, request_id: str, model: str, first: ChoiceEvent | None, events: AsyncIterator[ChoiceEvent],
+        timer: FirstTokenTimer, prompt_tokens: int, include_usage: bool,
+    ) -> AsyncIterator[str]:
+        created = now()
+        completion: dict[int, int] = {}
+        try:
+            async for ev in stream_with_first(first, events):
+                timer.saw(ev.text)
+                completion[ev.index] = ev.completion_tokens
+                if not ev.text and ev.finish_reason is None:
+                    continue
+                chunk = {
+                    "id": request_id,
+                    "object": "text_completion",
+                    "created": created,
+                    "model": model,
+                    "choices": [
+                        {"index": ev.index, "text": ev.text, "logprobs": None, "finish_reason": ev.finish_reason}
+                    ],
+                }
+                yield sse(chunk)
+            if include_usage:
+                used = sum(completion.values())
+                yield sse({
+                    "id": request_id, "object": "text_completion", "created": created, "model": model,
+                    "choices": [],
+                    "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": used,
+                              "total_tokens": prompt_tokens + used},
+                })
+        except APIError as exc:
+            yield sse_error(exc)
+        finally:
+            timer.done()
+        yield DONE
+
+
+def _prompts(prompt: Any) -> list[str | list[int]]:
+    if isinstance(prompt, str):
+        return [prompt]
+    if not prompt:
+        raise APIError(400, "prompt must not be empty", param="prompt")
+    if all(isinstance(p, int) for p in prompt):
+        return [list(prompt)]
+    if len(prompt) > 64:
+        raise APIError(400, "at most 64 prompts per request", param="prompt")
+    return list(prompt)
+
+
+def _check_token_ids(ids: list[int], tok: Any) -> None:
+    if not ids:
+        raise APIError(400, "the prompt is empty; send some text (or a suffix for fill-in-the-middle)", param="prompt")
+    vocab = len(tok)
+    bad = [i for i in ids if i < 0 or i >= vocab]
+    if bad:
+        raise APIError(400, f"token id {bad[0]} is outside the vocabulary (0..{vocab - 1})", param="prompt")
+
+
+def _too_long(exc: PromptTooLong) -> APIError:
+    return APIError(400, str(exc), code="context_length_exceeded", param="prompt")
+
+
+async def _first(events: AsyncIterator[ChoiceEvent]) -> ChoiceEvent | None:
+    """Start generation before the 200 goes out, so early failures keep their status."""
+    try:
+        return await events.__anext__()
+    except StopAsyncIteration:
+        return None
+

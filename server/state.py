@@ -1,0 +1,112 @@
+"""What the routes share: the configuration, the engine and its readiness."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from model.engines import Engine, EngineError
+from server.errors import APIError
+from server.metrics import Metrics
+
+log = logging.getLogger("codefill.server")
+
+
+@dataclass
+class ServerConfig:
+    served_model_name: str
+    model_path: str
+    fim_template: str | None = None  # None: detect from the tokenizer
+    fim_fallback: str = "none"  # "none" | "instruct"
+    default_temperature: float = 0.0
+    api_keys: tuple[str, ...] = ()
+    extra_model_names: tuple[str, ...] = field(default_factory=tuple)
+
+
+class ServingState:
+    """The engine and everything derived from its tokenizer, once it is up."""
+
+    def __init__(self, config: ServerConfig, engine: Engine, metrics: Metrics | None = None) -> None:
+        self.config = config
+        self.engine = engine
+        self.metrics = metrics or Metrics()
+        self.ready = False
+        self.load_error: BaseException | None = None
+        self.fim_template: Any = None
+        self.stop_token_ids: tuple[int, ...] = ()
+        self._start_task: asyncio.Task | None = None
+        self.metrics.track_engine(self._engine_in_flight)
+
+    def _engine_in_flight(self) -> int:
+        try:
+            return self.engine.num_in_flight() if self.ready else 0
+        except Exception:  # noqa: BLE001 - a metrics scrape must never fail
+            return 0
+
+    async def start(self) -> None:
+        try:
+            await self.engine.start()
+            self._prepare_templates()
+            self.ready = True
+            log.info("codefill ready: serving %s", self.config.served_model_name)
+        except BaseException as exc:
+            self.load_error = exc
+            log.exception("engine failed to start")
+            raise
+
+    def start_in_background(self) -> None:
+        self._start_task = asyncio.create_task(self._start_quietly())
+
+    async def _start_quietly(self) -> None:
+        try:
+            await self.start()
+        except Exception:  # noqa: BLE001 - reported through /health
+            pass
+
+    def _prepare_templates(self) -> None:
+        from model.templates.fim import detect_fim_template, get_fim_template, stop_token_ids
+
+        tok = self.engine.tokenizer
+        if self.config.fim_template:
+            self.fim_template = get_fim_template(self.config.fim_template)
+        else:
+            self.fim_template = detect_fim_template(tok)
+        if self.fim_template is not None:
+            self.stop_token_ids = tuple(stop_token_ids(tok, self.fim_template))
+            log.info("FIM template: %s", self.fim_template.name)
+        else:
+            log.info("no FIM tokens in this tokenizer; FIM fallback: %s", self.config.fim_fallback)
+
+    async def shutdown(self) -> None:
+        if self._start_task is not None and not self._start_task.done():
+            self._start_task.cancel()
+        await self.engine.shutdown()
+
+    @property
+    def model_names(self) -> tuple[str, ...]:
+        return (self.config.served_model_name, *self.config.extra_model_names)
+
+    def require_ready(self) -> Engine:
+        if self.load_error is not None:
+            raise APIError(503, f"the model failed to load: {self.load_error}", code="engine_unavailable")
+        if not self.ready:
+            raise APIError(503, "the model is still loading; retry shortly", code="engine_loading",
+                           headers={"Retry-After": "5"})
+        if not self.engine.is_healthy():
+            raise APIError(503, "the engine has failed and is not serving", code="engine_unavailable")
+        return self.engine
+
+    def check_model(self, name: str) -> None:
+        if name not in self.model_names:
+            raise APIError(
+                404,
+                f"The model `{name}` does not exist. Available: {', '.join(self.model_names)}",
+                code="model_not_found",
+                param="model",
+            )
+
+
+def engine_error_to_api(exc: EngineError) -> APIError:
+    return APIError(503, f"the engine failed: {exc}", code="engine_unavailable")
