@@ -1,0 +1,50 @@
+"""Pre-warm the model cache: `python -m model.prepare [--model SPEC] [--tiny]`.
+
+For the setup script, Docker builds and CI: assembles, verifies and converts the
+embedded model (or `--model`), optionally builds the tiny test model, prints the
+folders and how long each step took. A second run is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+
+from model.paths import codefill_home
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m model.prepare", description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None, help="model spec as for `codefill serve` (default: the embedded model)")
+    parser.add_argument("--tiny", action="store_true", help="also build the tiny random test model")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    progress = not args.quiet
+
+    from model.resolve import resolve_model
+
+    print(f"[codefill] cache: {codefill_home()}", file=sys.stderr)
+    try:
+        start = time.monotonic()
+        resolved = resolve_model(args.model, progress=progress)
+        print(f"model ready ({resolved.source}, served as {resolved.served_name!r}, "
+              f"{time.monotonic() - start:.1f}s): {resolved.path_or_id}")
+        if args.tiny:
+            from model.tiny import tiny_model_dir
+
+            start = time.monotonic()
+            path = tiny_model_dir()
+            print(f"tiny test model ready ({time.monotonic() - start:.1f}s): {path}")
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one clear sentence for scripts, not a traceback
+        print(f"model.prepare: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,25 @@
+"""Prompt templates: FIM per model family, and a chat fallback for models without FIM."""
+
+from model.templates.fim import (
+    FIM_TEMPLATES,
+    FimPrompt,
+    FimTemplate,
+    RepoFile,
+    Segment,
+    detect_fim_template,
+    encode_prompt,
+    get_fim_template,
+    stop_token_ids,
+)
+
+__all__ = [
+    "FIM_TEMPLATES",
+    "FimPrompt",
+    "FimTemplate",
+    "RepoFile",
+    "Segment",
+    "detect_fim_template",
+    "encode_prompt",
+    "get_fim_template",
+    "stop_token_ids",
+]
