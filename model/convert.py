@@ -31,6 +31,10 @@ CONVERSION_FORMAT = 1
 _STOP_TOKENS = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end_of_text|>", "<end_of_turn>", "<|EOT|>")
 
 
+class GgufConversionError(RuntimeError):
+    """A GGUF file could not be turned into a Hugging Face folder."""
+
+
 def model_identity(source_sha256: str) -> dict[str, Any]:
     """Marker fields that say a folder is the complete conversion of this GGUF."""
     return {"kind": "hf-model", "source_sha256": source_sha256, "format": CONVERSION_FORMAT}
@@ -82,7 +86,14 @@ def convert_gguf_to_hf(
         stages("loading tokenizer")
         tokenizer = _save_tokenizer(gguf_path, tmp)
         stages("loading & dequantizing weights (about a minute for 0.5B parameters)")
-        model = _load_dequantized(gguf_path, dtype)
+        try:
+            model = _load_dequantized(gguf_path, dtype)
+        except (ValueError, KeyError, NotImplementedError, OSError) as exc:
+            raise GgufConversionError(
+                f"transformers could not read the weights of {gguf_path}: {str(exc).rstrip('.')}. "
+                "Check that it is a complete GGUF file of an architecture transformers supports "
+                "(llama, qwen2, mistral, starcoder2, ...), or pass a Hugging Face model folder instead."
+            ) from exc
         stages(f"saving weights as {dtype} safetensors")
         model.generation_config = generation_config_for(model, tokenizer)
         model.save_pretrained(str(tmp), max_shard_size="5GB")  # also writes generation_config.json
@@ -128,7 +139,14 @@ def _marker_extras(gguf_path: Path, dtype: str | None) -> dict[str, Any]:
 def _save_tokenizer(gguf_path: Path, dest: Path) -> Any:
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
+    except (ValueError, KeyError, NotImplementedError, OSError) as exc:
+        raise GgufConversionError(
+            f"transformers could not read the tokenizer of {gguf_path}: {str(exc).rstrip('.')}. "
+            "Check that it is a complete GGUF file with tokenizer metadata, "
+            "or pass a Hugging Face model folder instead."
+        ) from exc
     # A GGUF tokenizer comes without a length limit (model_max_length 1e30); the model's
     # trained context is the honest limit for anything that fits prompts to it.
     context_length = _gguf_context_length(gguf_path)

