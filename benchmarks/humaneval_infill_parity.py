@@ -16,8 +16,10 @@ to case), greedy (temperature 0), `--max-tokens` tokens at most.
   (vLLM would otherwise take the model's generation_config defaults). A
   client driving raw vLLM does the minimal single-line post-processing
   itself: the completion is cut at its first newline (nothing else: no
-  stripping, no skipping of a leading blank line). The un-cut text is kept in
-  the JSON as `raw_text`.
+  stripping, no skipping of a leading blank line). The cut is asked of the
+  server as `stop: ["\n"]`, which yields exactly the text before the first
+  newline without decoding tokens nobody uses; `first_line` is still applied
+  client-side so the result does not depend on it.
 
 Each filled-in program runs with the problem's tests (pass@1 with one greedy
 sample); exact match compares stripped lines. See model/evaluation/infill.py for
@@ -46,6 +48,9 @@ if str(REPO) not in sys.path:
 import httpx  # noqa: E402
 
 from model.evaluation.clients import (  # noqa: E402
+    RAW_NEUTRAL_SAMPLING,
+    add_server_pair_args,
+    parse_stop_ids,
     QWEN_FIM_STOP_TOKEN_IDS,
     complete_fim,
     complete_raw_fim,
@@ -67,28 +72,13 @@ from model.evaluation.infill import (  # noqa: E402
 
 SYSTEMS = ("codefill", "raw")
 
-# Sent to raw vLLM with every request: vLLM's server otherwise takes sampling
-# defaults from the model's generation_config.json (a repetition penalty of
-# 1.05 for some Qwen checkpoints), which codefill does not apply. With
-# temperature 0 (greedy), top_p/top_k do not matter.
-RAW_NEUTRAL_SAMPLING = {"repetition_penalty": 1.0}
 
-
-def parse_stop_ids(text: str) -> list[int]:
-    if text.strip().lower() in ("", "none"):
-        return []
-    return [int(x) for x in text.split(",") if x.strip()]
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--codefill-url", required=True, help="codefill server, e.g. http://127.0.0.1:8000")
-    p.add_argument("--raw-url", required=True, help="vLLM's own OpenAI server, e.g. http://127.0.0.1:8001")
-    p.add_argument("--codefill-model", help="model name at codefill (default: first of GET /v1/models)")
-    p.add_argument("--raw-model", help="model name at raw vLLM (default: first of GET /v1/models)")
-    p.add_argument("--codefill-api-key", default=None)
-    p.add_argument("--raw-api-key", default=None)
+    add_server_pair_args(p)
     p.add_argument("--limit", type=int, default=None, help="evaluate a deterministic sample of N cases")
     p.add_argument("--seed", type=int, default=0, help="seed of the --limit sample (default 0)")
     p.add_argument("--concurrency", type=int, default=1, help="cases in flight at once (default 1)")
@@ -161,7 +151,8 @@ async def run(args: argparse.Namespace, argv: list[str], log=print) -> dict[str,
 
         async def raw(case: InfillCase) -> Fill:
             r = await complete_raw_fim(args.raw_url, raw_model, qwen_fim_prompt(case.prefix, case.suffix),
-                                       args.max_tokens, api_key=args.raw_api_key, stop_token_ids=stop_ids,
+                                       args.max_tokens, stop=["\n"], api_key=args.raw_api_key,
+                                       stop_token_ids=stop_ids,
                                        extra=RAW_NEUTRAL_SAMPLING, client=client,
                                        timeout=args.request_timeout)
             return Fill(text=first_line(r.text), raw_text=r.text, latency_s=r.latency_s,
@@ -197,7 +188,7 @@ async def run(args: argparse.Namespace, argv: list[str], log=print) -> dict[str,
                          "request": {"suffix": True, "codefill": {"multiline": False}}},
             "raw": {"url": args.raw_url, "model": raw_model, "models": cards["raw"],
                     "request": {"prompt": "<|fim_prefix|>{prefix}<|fim_suffix|>{suffix}<|fim_middle|>",
-                                "stop_token_ids": stop_ids, **RAW_NEUTRAL_SAMPLING,
+                                "stop": ["\n"], "stop_token_ids": stop_ids, **RAW_NEUTRAL_SAMPLING,
                                 "client_postprocess": "cut at first newline"}},
         },
         "settings": {

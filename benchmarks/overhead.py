@@ -58,6 +58,9 @@ if str(REPO) not in sys.path:
 import httpx  # noqa: E402
 
 from model.evaluation.clients import (  # noqa: E402
+    RAW_NEUTRAL_SAMPLING,
+    add_server_pair_args,
+    parse_stop_ids,
     QWEN_FIM_STOP_TOKEN_IDS,
     CompletionResult,
     complete_fim,
@@ -70,11 +73,6 @@ from model.evaluation.infill import InfillCase, build_cases, select_cases  # noq
 
 SYSTEMS = ("codefill", "raw")
 
-# Sent to raw vLLM with every request: vLLM's server otherwise takes sampling
-# defaults from the model's generation_config.json (a repetition penalty of
-# 1.05 for some Qwen checkpoints), which codefill does not apply. With
-# temperature 0 (greedy), top_p/top_k do not matter.
-RAW_NEUTRAL_SAMPLING = {"repetition_penalty": 1.0}
 
 
 def parse_levels(text: str) -> list[int]:
@@ -84,21 +82,11 @@ def parse_levels(text: str) -> list[int]:
     return levels
 
 
-def parse_stop_ids(text: str) -> list[int]:
-    if text.strip().lower() in ("", "none"):
-        return []
-    return [int(x) for x in text.split(",") if x.strip()]
-
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--codefill-url", required=True)
-    p.add_argument("--raw-url", required=True)
-    p.add_argument("--codefill-model", help="default: first of GET /v1/models")
-    p.add_argument("--raw-model", help="default: first of GET /v1/models")
-    p.add_argument("--codefill-api-key", default=None)
-    p.add_argument("--raw-api-key", default=None)
+    add_server_pair_args(p)
     p.add_argument("--prompts", type=int, default=40, help="number of FIM prompts (default 40)")
     p.add_argument("--seed", type=int, default=None,
                    help="sample the prompts with this seed (default: the first N infill cases)")

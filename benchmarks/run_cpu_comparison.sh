@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Start codefill and raw vLLM on the embedded model, run both comparisons, stop both.
 #   benchmarks/run_cpu_comparison.sh [parity args...]
+#   SKIP_OVERHEAD=1 benchmarks/run_cpu_comparison.sh --limit 300   # quality parity only
 # Results land in benchmarks/results/. Logs of both servers in $LOGDIR (default: a temp dir).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,9 +25,11 @@ for url in http://127.0.0.1:8000/health http://127.0.0.1:8001/health; do
 done
 echo "both servers up (logs in $LOGDIR)"
 cd "$ROOT"
+if [[ -z "${SKIP_OVERHEAD:-}" ]]; then
 "$PY" benchmarks/overhead.py --codefill-url http://127.0.0.1:8000 --raw-url http://127.0.0.1:8001 \
   --concurrency 1,4 --no-postprocess
 "$PY" benchmarks/overhead.py --codefill-url http://127.0.0.1:8000 --raw-url http://127.0.0.1:8001 \
   --concurrency 1,4
+fi
 "$PY" benchmarks/humaneval_infill_parity.py --codefill-url http://127.0.0.1:8000 \
   --raw-url http://127.0.0.1:8001 "$@"

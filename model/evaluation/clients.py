@@ -269,3 +269,26 @@ async def complete_raw_fim(
     if stop_token_ids:
         body["stop_token_ids"] = list(stop_token_ids)
     return await post_completion(url, body, api_key=api_key, client=client, timeout=timeout)
+
+# Sent to raw vLLM with every request: vLLM's server otherwise takes sampling
+# defaults from the model's generation_config.json (a repetition penalty of
+# 1.05 for some Qwen checkpoints), which codefill does not apply. With
+# temperature 0 (greedy), top_p/top_k do not matter.
+RAW_NEUTRAL_SAMPLING = {"repetition_penalty": 1.0}
+
+
+def parse_stop_ids(text: str) -> list[int]:
+    """`--raw-stop-token-ids` as given on a command line: "1,2,3", or "none"."""
+    if text.strip().lower() in ("", "none"):
+        return []
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def add_server_pair_args(p: Any) -> None:
+    """The command-line options every codefill-vs-raw-vLLM script takes."""
+    p.add_argument("--codefill-url", required=True, help="codefill server, e.g. http://127.0.0.1:8000")
+    p.add_argument("--raw-url", required=True, help="vLLM's own OpenAI server, e.g. http://127.0.0.1:8001")
+    p.add_argument("--codefill-model", help="model name at codefill (default: first of GET /v1/models)")
+    p.add_argument("--raw-model", help="model name at raw vLLM (default: first of GET /v1/models)")
+    p.add_argument("--codefill-api-key", default=None)
+    p.add_argument("--raw-api-key", default=None)
