@@ -26,6 +26,35 @@ def is_closing_line(line: str) -> bool:
     return bool(text) and _CLOSING_LINE.fullmatch(text) is not None and _HAS_CLOSER.search(text) is not None
 
 
+_CLOSING_WORDS = ("end", "endif", "endfor", "endwhile", "endfunction", "endmodule", "endcase", "endclass",
+                  "endsub", "fi", "done", "esac", "wend")
+_LEADING_WORD = re.compile(r"[A-Za-z]+")
+
+
+def could_become_closing_line(partial: str) -> bool:
+    """An unfinished line that may still turn out to be a closing line.
+
+    Lets streaming give up on a line at its first characters (`p` of `print`)
+    instead of waiting for its newline, while `e` (of `end`) or `}` still wait.
+    """
+    text = partial.strip()
+    i = 0
+    while i < len(text):
+        if text[i] in ")]};,. \t":
+            i += 1
+            continue
+        word = _LEADING_WORD.match(text, i)
+        if word is None:
+            return False
+        w = word.group().lower()
+        if word.end() == len(text):  # still being written
+            return any(k.startswith(w) for k in _CLOSING_WORDS)
+        if w not in _CLOSING_WORDS:
+            return False
+        i = word.end()
+    return True
+
+
 def indentation(line: str) -> str:
     return line[: len(line) - len(line.lstrip())]
 

@@ -16,7 +16,12 @@ is still writing: that is what lets streaming emit early and stop early.
 from __future__ import annotations
 
 from model.postprocess.brackets import add_balance
-from model.postprocess.closing_line import drop_trailing_closing_line, last_nonblank, suffix_supplies
+from model.postprocess.closing_line import (
+    could_become_closing_line,
+    drop_trailing_closing_line,
+    last_nonblank,
+    suffix_supplies,
+)
 from model.postprocess.context import CursorContext
 from model.postprocess.repeat_suffix import (
     chars_held_for_right,
@@ -56,6 +61,21 @@ class RuleRunner:
         dropped = drop_trailing_closing_line(lines, self._ctx)
         strip_end = self.cut or dropped or self._ctx.cursor_line_ends_at_cursor
         return join_lines(lines, strip_end=strip_end)
+
+    def ends_before(self, partial: str) -> bool:
+        """The unfinished line already lies outside the block and will be dropped whole.
+
+        Deciding at its first characters, not at its newline, spares the model
+        a whole line of tokens nobody will see.
+        """
+        if self.cut or not partial.strip():
+            return False
+        index = len(self._lines)
+        full = self._full(index, partial)
+        if not self._scope.outside(index, full) or could_become_closing_line(full):
+            return False
+        self.cut = True
+        return True
 
     def stable_text(self, partial: str) -> str:
         """The part of the output no continuation of the completion can change."""

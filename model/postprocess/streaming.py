@@ -36,6 +36,9 @@ class StreamingPostprocessor:
             if self._runner.cut:
                 self._finished = True
                 return self._emit(self._runner.final_text(None)), True
+        if self._runner.ends_before(self._partial):
+            self._finished = True
+            return self._emit(self._runner.final_text(None)), True
         return self._emit(self._runner.stable_text(self._partial)), False
 
     def finish(self) -> str:

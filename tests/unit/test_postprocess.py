@@ -111,9 +111,8 @@ def test_single_line_streams_at_once_and_stops_at_the_newline():
 def test_streaming_stops_when_the_suffix_line_comes_again():
     post = StreamingPostprocessor("def add(a, b):\n    ", "\n\nprint(add(1, 2))\n", PostprocessOptions())
     assert post.feed("return a + b\n") == ("return a + b", False)
-    # Could be the start of the suffix's line: held, not emitted.
-    assert post.feed("\nprint(add(") == ("", False)
-    assert post.feed("1, 2))\n") == ("", True)
+    # A line at column 0 has left the function body: final at its first characters.
+    assert post.feed("\nprint(add(") == ("", True)
     assert post.finish() == ""
 
 
@@ -230,3 +229,23 @@ def test_streaming_gives_exactly_the_whole_result(scenario, multiline, completio
     # Fed without stopping (a server that ignores stop) it still agrees.
     post = StreamingPostprocessor(prefix, suffix, options)
     assert "".join(post.feed(d)[0] for d in deltas) + post.finish() == expected
+
+
+def test_streaming_stops_at_the_first_character_of_a_dedented_line():
+    from model.postprocess import PostprocessOptions, StreamingPostprocessor
+
+    stream = StreamingPostprocessor("def add(a, b):\n    ", "\n\nprint(add(1, 2))", PostprocessOptions())
+    emitted, stop = stream.feed("return a + b\n\n")
+    assert not stop
+    more, stop = stream.feed("p")
+    assert stop, "a line at column 0 ends the function body as soon as it starts"
+    assert emitted + more + stream.finish() == "return a + b"
+
+
+def test_streaming_waits_on_a_line_that_may_become_a_closing_keyword():
+    from model.postprocess import PostprocessOptions, StreamingPostprocessor
+
+    stream = StreamingPostprocessor("if x then\n  ", "\n", PostprocessOptions(multiline=True))
+    stream.feed("y = 1\n")
+    _, stop = stream.feed("e")
+    assert not stop, "`e` may still be `end`"
