@@ -54,6 +54,12 @@ def _add_prepare(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_prepare)
 
 
+def _add_eval(sub: argparse._SubParsersAction) -> None:
+    from server.eval_cli import add_eval_parser  # the command lives there; this only registers it
+
+    add_eval_parser(sub)
+
+
 def _api_keys(args: argparse.Namespace) -> tuple[str, ...]:
     keys = list(args.api_key or [])
     env = os.environ.get("CODEFILL_API_KEY", "")
@@ -116,11 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_serve(sub)
     _add_prepare(sub)
+    _add_eval(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv  # the command line as given, for reports
     level = getattr(args, "log_level", "info").upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

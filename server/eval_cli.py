@@ -1,0 +1,297 @@
+"""`codefill eval humaneval-infill`: HumanEval infilling pass@1 of a running server.
+
+The cases are those of `model.evaluation.infill` (single-line: 1033, one per
+non-blank solution line; multi-line: 5815, every span of solution lines whose
+first and last lines are non-blank, as OpenAI's HumanEval-MultiLineInfilling).
+Each case is completed greedily (temperature 0) through `/v1/completions`:
+
+* default (codefill, or any server that takes OpenAI's `suffix`): `prompt` =
+  prefix, `suffix` = suffix, and codefill's extension field
+  `"codefill": {"multiline": <mode is multi-line>}`. The text is used as it comes.
+* `--raw-fim-template NAME` (servers without `suffix` support, e.g. vLLM's own
+  OpenAI server): `prompt` = codefill's FIM template NAME built around the case
+  (`get_fim_template(NAME).build(prefix, suffix).text`), no `suffix`, no
+  `codefill` field. The client does the minimal post-processing itself: the
+  text is cut at the first of the template's control/stop token strings, and,
+  single-line, at its first newline (also asked of the server as `stop: ["\\n"]`).
+
+Every filled-in program runs with the problem's tests in a limited subprocess
+(`model.evaluation.execution`): pass@1 with one greedy sample, plus exact match.
+Progress goes to stderr (tqdm); the summary table to stdout; the full report to
+`--out` (JSON, default `eval-humaneval-infill-<mode>-<date>.json` in the current
+directory) and the same name with `.md`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as _dt
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+SYSTEM = "server"  # the one system evaluate_infill drives
+DEFAULT_MAX_TOKENS = {"single-line": 64, "multi-line": 256}
+
+
+def add_eval_parser(sub: argparse._SubParsersAction) -> None:
+    """Register `codefill eval` and its benchmarks on the top-level subparsers."""
+    from model.evaluation.infill import MODES
+    from model.templates.fim import FIM_TEMPLATES
+
+    p = sub.add_parser("eval", help="measure completion quality of a running server (HumanEval infilling)",
+                       description="Evaluate a running OpenAI-compatible completion server.")
+    bench = p.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
+    h = bench.add_parser(
+        "humaneval-infill",
+        help="HumanEval single-/multi-line infilling: pass@1 and exact match",
+        description=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    h.add_argument("--url", required=True, help="the server, e.g. http://127.0.0.1:8000 (with or without /v1)")
+    h.add_argument("--model", default=None, help="model name to request (default: the first of GET /v1/models)")
+    h.add_argument("--mode", choices=MODES, default="single-line",
+                   help="single-line (1033 cases) or multi-line (5815 cases); default single-line")
+    h.add_argument("--limit", type=int, default=None, help="evaluate a deterministic sample of N cases")
+    h.add_argument("--seed", type=int, default=0, help="seed of the --limit sample (default 0)")
+    h.add_argument("--concurrency", type=int, default=1, help="requests in flight at once (default 1)")
+    h.add_argument("--max-tokens", type=int, default=None,
+                   help="most tokens per completion (default 64 single-line, 256 multi-line)")
+    h.add_argument("--api-key", default=None, help="sent as `Authorization: Bearer KEY`")
+    h.add_argument("--raw-fim-template", default=None, metavar="NAME",
+                   help="build the FIM prompt client-side with codefill's template NAME "
+                        f"({', '.join(sorted(FIM_TEMPLATES))}) and send it without `suffix`, "
+                        "for servers that do not support `suffix`")
+    h.add_argument("--extra-body", default=None, metavar="JSON",
+                   help="JSON object merged into every request body, e.g. '{\"repetition_penalty\": 1.0}' "
+                        "for vLLM's own server")
+    h.add_argument("--exec-timeout", type=float, default=10.0, help="seconds per test program (default 10)")
+    h.add_argument("--exec-workers", type=int, default=2, help="test programs run at once (default 2)")
+    h.add_argument("--request-timeout", type=float, default=300.0, help="seconds per request (default 300)")
+    h.add_argument("--out", default=None,
+                   help="JSON report (default eval-humaneval-infill-<mode>-<date>.json in the current "
+                        "directory); the Markdown report goes beside it with .md")
+    h.add_argument("--quiet", action="store_true", help="no progress bar")
+    h.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
+    h.set_defaults(func=humaneval_infill_command)
+
+
+# --- the command -------------------------------------------------------------
+
+
+def cut_at_markers(text: str, markers: tuple[str, ...]) -> str:
+    """`text` up to the first occurrence of any marker (a control/stop token string)."""
+    cut = len(text)
+    for m in markers:
+        i = text.find(m)
+        if i != -1:
+            cut = min(cut, i)
+    return text[:cut]
+
+
+def _extra_body(text: str | None) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    try:
+        extra = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"--extra-body is not valid JSON: {exc}") from None
+    if not isinstance(extra, dict):
+        raise ValueError("--extra-body must be a JSON object")
+    return extra
+
+
+def default_out(mode: str, today: _dt.date | None = None) -> Path:
+    today = today or _dt.date.today()
+    return Path.cwd() / f"eval-humaneval-infill-{mode}-{today.isoformat()}.json"
+
+
+async def run_eval(args: argparse.Namespace, command: str) -> dict[str, Any]:
+    """Run the evaluation; return the JSON-able report."""
+    import httpx
+    from tqdm import tqdm
+
+    from model.evaluation.clients import complete_fim, complete_raw_fim, first_model, list_models
+    from model.evaluation.infill import (
+        CaseRecord,
+        Fill,
+        InfillCase,
+        Progress,
+        build_cases,
+        evaluate_infill,
+        first_line,
+        select_cases,
+        summarize,
+    )
+    from model.templates.fim import get_fim_template
+
+    mode: str = args.mode
+    multiline = mode == "multi-line"
+    max_tokens = args.max_tokens if args.max_tokens is not None else DEFAULT_MAX_TOKENS[mode]
+    if max_tokens <= 0:
+        raise ValueError("--max-tokens must be positive")
+    if args.limit is not None and args.limit <= 0:
+        raise ValueError("--limit must be positive")
+    template = get_fim_template(args.raw_fim_template) if args.raw_fim_template else None
+    extra = _extra_body(args.extra_body)
+
+    all_cases = build_cases(mode=mode)
+    cases = select_cases(all_cases, args.limit, args.seed)
+
+    if template is None:
+        request: dict[str, Any] = {"suffix": True, "codefill": {"multiline": multiline}}
+    else:
+        markers = tuple(dict.fromkeys(template.stop_tokens + template.required_tokens))
+        request = {"prompt": template.build("{prefix}", "{suffix}").text, "fim_template": template.name,
+                   "stop": ["\n"] if not multiline else None,
+                   "client_postprocess": "cut at the template's control/stop tokens"
+                                         + ("" if multiline else ", then at the first newline")}
+    if extra:
+        request["extra_body"] = extra
+
+    limits = httpx.Limits(max_connections=max(4, 2 * args.concurrency))
+    async with httpx.AsyncClient(timeout=args.request_timeout, limits=limits) as client:
+        model = args.model or await first_model(args.url, args.api_key, client=client)
+        try:
+            cards = await list_models(args.url, args.api_key, client=client)
+        except Exception as exc:  # noqa: BLE001 - informational only
+            cards = [{"error": str(exc)}]
+
+        async def fill_suffix(case: InfillCase) -> Fill:
+            r = await complete_fim(args.url, model, case.prefix, case.suffix, max_tokens,
+                                   api_key=args.api_key, codefill={"multiline": multiline}, extra=extra,
+                                   client=client, timeout=args.request_timeout)
+            return Fill(text=r.text, raw_text=r.text, latency_s=r.latency_s,
+                        completion_tokens=r.completion_tokens, finish_reason=r.finish_reason)
+
+        async def fill_raw(case: InfillCase) -> Fill:
+            assert template is not None
+            r = await complete_raw_fim(args.url, model, template.build(case.prefix, case.suffix).text,
+                                       max_tokens, stop=None if multiline else ["\n"], api_key=args.api_key,
+                                       extra=extra, client=client, timeout=args.request_timeout)
+            text = cut_at_markers(r.text, markers)
+            if not multiline:
+                text = first_line(text)
+            return Fill(text=text, raw_text=r.text, latency_s=r.latency_s,
+                        completion_tokens=r.completion_tokens, finish_reason=r.finish_reason)
+
+        bar = tqdm(total=len(cases), desc=f"humaneval-infill {mode}", unit="case", file=sys.stderr,
+                   disable=args.quiet, dynamic_ncols=True)
+
+        def on_progress(p: Progress, record: CaseRecord) -> None:
+            bar.update(1)
+            post = f"pass@1 {p.pass_at_1(SYSTEM):.3f} EM {p.exact_match_rate(SYSTEM):.3f}"
+            if p.errors[SYSTEM]:
+                post += f" errors {p.errors[SYSTEM]}"
+            bar.set_postfix_str(post, refresh=False)
+
+        started = _dt.datetime.now().astimezone()
+        t0 = time.monotonic()
+        try:
+            records = await evaluate_infill(
+                cases, {SYSTEM: fill_suffix if template is None else fill_raw},
+                concurrency=args.concurrency, exec_timeout_s=args.exec_timeout,
+                exec_workers=args.exec_workers, progress=on_progress,
+            )
+        finally:
+            bar.close()
+        wall = time.monotonic() - t0
+
+    summary = summarize(records, [SYSTEM])[SYSTEM]
+    results = []
+    for r in records:
+        outcome = r.outcomes[SYSTEM].to_dict()
+        first, last = r.case.span
+        results.append({"case_id": r.case.case_id, "lines": [first, last], "middle": r.case.middle, **outcome})
+    return {
+        "benchmark": f"humaneval-infill-{mode}",
+        "mode": mode,
+        "date": started.isoformat(timespec="seconds"),
+        "command": command,
+        "server": {"url": args.url, "model": model, "models": cards, "request": request},
+        "settings": {
+            "max_tokens": max_tokens, "temperature": 0.0, "limit": args.limit, "seed": args.seed,
+            "concurrency": args.concurrency, "exec_timeout_s": args.exec_timeout,
+        },
+        "cases": len(records),
+        "cases_total": len(all_cases),
+        "wall_time_s": round(wall, 2),
+        "summary": summary,
+        "results": results,
+    }
+
+
+def _fmt(x: float | None, spec: str = ".3f") -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def summary_table(report: dict[str, Any]) -> str:
+    s = report["summary"]
+    how = (f"raw FIM prompt ({report['server']['request']['fim_template']})"
+           if "fim_template" in report["server"]["request"] else "suffix")
+    return "\n".join([
+        "| mode | model | via | pass@1 | exact match | passed | errors | timeouts | latency p50 (s) | latency p95 (s) |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        f"| {report['mode']} | {report['server']['model']} | {how} | {s['pass_at_1']:.3f} | {s['exact_match']:.3f} "
+        f"| {s['passed']}/{s['cases']} | {s['errors']} | {s['timeouts']} | {_fmt(s['latency_p50_s'])} "
+        f"| {_fmt(s['latency_p95_s'])} |",
+        "",
+        f"cases: {report['cases']} of {report['cases_total']}  ·  wall time: {report['wall_time_s']:.1f} s",
+    ])
+
+
+def markdown_report(report: dict[str, Any]) -> str:
+    st = report["settings"]
+    sample = "all cases" if st["limit"] is None else f"a sample of {st['limit']} (seed {st['seed']})"
+    failed = [r for r in report["results"] if not r["passed"]]
+    lines = [
+        f"# HumanEval {report['mode']} infilling — {report['server']['model']}",
+        "",
+        f"- date: {report['date']}",
+        f"- server: {report['server']['url']}",
+        f"- cases: {report['cases']} of {report['cases_total']} ({sample})",
+        f"- greedy (temperature 0), max_tokens {st['max_tokens']}, concurrency {st['concurrency']}",
+        f"- request: `{json.dumps(report['server']['request'], ensure_ascii=False)}`",
+        "",
+        "```",
+        report["command"],
+        "```",
+        "",
+        summary_table(report),
+        "",
+    ]
+    if failed:
+        lines += [f"## Not passed ({len(failed)})", "", "| case | status | completion |", "|---|---|---|"]
+        for r in failed:
+            text = r["completion"] if r["error"] is None else f"error: {r['error']}"
+            shown = text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", "\\n")
+            if len(shown) > 120:
+                shown = shown[:117] + "..."
+            lines.append(f"| {r['case_id']} | {r['status']} | `{shown}` |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def humaneval_infill_command(args: argparse.Namespace) -> int:
+    argv = getattr(args, "argv", None)
+    command = shlex.join(["codefill", *argv]) if argv is not None else "codefill eval humaneval-infill"
+    report = asyncio.run(run_eval(args, command))
+    out = Path(args.out) if args.out else default_out(args.mode)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    md = out.with_suffix(".md")
+    if md == out:  # --out report.md: keep both files
+        md = out.with_name(out.name + ".md")
+    out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    md.write_text(markdown_report(report), encoding="utf-8")
+    print(summary_table(report))
+    print(f"\nwrote {out}\nwrote {md}")
+    s = report["summary"]
+    if s["cases"] and s["errors"] == s["cases"]:
+        first = next(r["error"] for r in report["results"] if r["error"])
+        print(f"codefill: error: every request failed, e.g. {first}", file=sys.stderr)
+        return 1
+    return 0

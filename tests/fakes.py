@@ -1,0 +1,133 @@
+"""Tiny in-process fake OpenAI-compatible servers, for tests of evaluation clients
+and scripts (no model).
+
+`fake_app` answers `/v1/completions` for known infilling cases:
+
+* FIM the codefill way (`prompt` + `suffix`), or
+* a raw FIM prompt built by one of codefill's templates (`raw_templates`), e.g.
+  `<|fim_prefix|>{prefix}<|fim_suffix|>{suffix}<|fim_middle|>`.
+
+A "perfect" server answers with the case's middle (a raw prompt gets `raw_tail`
+appended, as a model that keeps generating past the middle would); a "garbage"
+server answers with text that never passes. Every request body is appended to
+`log`. `FakeServer` runs an app with uvicorn in a thread on a free port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterable, Mapping
+
+DEFAULT_RAW_TAIL = "\n@@@ not python @@@\n"
+GARBAGE = "    @@@ garbage @@@"
+
+
+def fake_app(
+    mode: str,
+    name: str,
+    middles: Mapping[tuple[str, str], str],
+    log: list[dict],
+    *,
+    raw_templates: Iterable[str] = ("qwen",),
+    raw_tail: str = DEFAULT_RAW_TAIL,
+):
+    """`middles` maps (prefix, suffix) to the middle; `mode` is "perfect" or "garbage"."""
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse, StreamingResponse
+
+    from model.templates.fim import get_fim_template
+
+    if mode not in ("perfect", "garbage"):
+        raise ValueError(mode)
+    templates = [get_fim_template(t) for t in raw_templates]
+    control = tuple(tok for t in templates for tok in t.required_tokens)
+    raw_index: dict[str, tuple[str, str]] = {}  # built on the first raw request
+
+    def raw_lookup(prompt: str) -> tuple[str, str] | None:
+        if not raw_index:
+            for t in templates:
+                for prefix, suffix in middles:
+                    raw_index[t.build(prefix, suffix).text] = (prefix, suffix)
+        return raw_index.get(prompt)
+
+    app = FastAPI()
+
+    @app.get("/v1/models")
+    async def models():
+        return {"object": "list", "data": [{"id": name, "object": "model", "max_model_len": 4096}]}
+
+    @app.post("/v1/completions")
+    async def completions(body: dict):
+        log.append(body)
+        prompt = body["prompt"]
+        if "suffix" in body:  # codefill-style FIM
+            key: tuple[str, str] | None = (prompt, body["suffix"])
+            raw = False
+        else:  # a hand-built FIM prompt
+            if not any(tok in prompt for tok in control):
+                return JSONResponse({"error": {"message": "not a FIM prompt"}}, status_code=400)
+            key = raw_lookup(prompt)
+            raw = True
+        middle = middles.get(key) if key is not None else None
+        if middle is None:
+            return JSONResponse({"error": {"message": "unknown case"}}, status_code=400)
+        if mode == "perfect":
+            # A raw server keeps generating past the middle (as a model does): the
+            # client-side cut must remove the rest, or the program breaks.
+            text = middle + raw_tail if raw else middle
+        else:
+            text = GARBAGE
+        tokens = max(1, len(text) // 4)
+        usage = {"prompt_tokens": len(prompt) // 4, "completion_tokens": tokens,
+                 "total_tokens": len(prompt) // 4 + tokens}
+        if not body.get("stream"):
+            return {"id": "x", "object": "text_completion", "model": body["model"], "usage": usage,
+                    "choices": [{"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}]}
+
+        async def events():
+            pieces = [text[i:i + 5] for i in range(0, len(text), 5)]
+            for i, piece in enumerate(pieces):
+                await asyncio.sleep(0.001)
+                chunk = {"id": "x", "object": "text_completion", "model": body["model"],
+                         "choices": [{"index": 0, "text": piece,
+                                      "finish_reason": "stop" if i == len(pieces) - 1 else None}]}
+                yield f"data: {json.dumps(chunk)}\n\n"
+            if (body.get("stream_options") or {}).get("include_usage"):
+                yield f"data: {json.dumps({'id': 'x', 'choices': [], 'usage': usage})}\n\n"
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    return app
+
+
+class FakeServer:
+    """`with FakeServer(app) as s: ... s.url ...` (uvicorn in a daemon thread)."""
+
+    def __init__(self, app):
+        import uvicorn
+
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        deadline = time.monotonic() + 15
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("fake server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc):
+        self._server.should_exit = True
+        self._thread.join(10)
+        self._sock.close()

