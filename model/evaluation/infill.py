@@ -90,61 +90,53 @@ class InfillCase:
         return build_program(self.prefix, completion, self.suffix, self.test, self.entry_point)
 
 
+class _Solution:
+    """A problem's canonical solution as lines, with where each starts in prompt + solution."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        self.full = problem.prompt + problem.canonical_solution
+        # split("\n"), not splitlines(): only "\n" ends a line of code here.
+        self.lines = problem.canonical_solution.split("\n")
+        self.starts: list[int] = []
+        offset = len(problem.prompt)
+        for line in self.lines:
+            self.starts.append(offset)
+            offset += len(line) + 1
+        self.nonblank = [i for i, line in enumerate(self.lines) if line.strip()]
+
+    def case(self, case_id: str, first: int, last: int, last_line: int | None) -> InfillCase:
+        """Lines first..last (inclusive) are the middle; their final newline starts the suffix."""
+        start, end = self.starts[first], self.starts[last] + len(self.lines[last])
+        p = self.problem
+        return InfillCase(
+            case_id=case_id,
+            task_id=p.task_id,
+            line=first,
+            prefix=self.full[:start],
+            middle=self.full[start:end],
+            suffix=self.full[end:],
+            test=p.test,
+            entry_point=p.entry_point,
+            last_line=last_line,
+        )
+
+
 def cases_for_problem(problem: Problem) -> list[InfillCase]:
     """One case per non-blank line of the canonical solution, in line order."""
-    full = problem.prompt + problem.canonical_solution
-    offset = len(problem.prompt)
-    cases: list[InfillCase] = []
-    # split("\n"), not splitlines(): only "\n" ends a line of code here.
-    for i, line in enumerate(problem.canonical_solution.split("\n")):
-        start, end = offset, offset + len(line)
-        offset = end + 1
-        if not line.strip():
-            continue
-        cases.append(
-            InfillCase(
-                case_id=f"{problem.task_id}/L{i}",
-                task_id=problem.task_id,
-                line=i,
-                prefix=full[:start],
-                middle=full[start:end],
-                suffix=full[end:],
-                test=problem.test,
-                entry_point=problem.entry_point,
-            )
-        )
-    return cases
+    sol = _Solution(problem)
+    return [sol.case(f"{problem.task_id}/L{i}", i, i, None) for i in sol.nonblank]
 
 
 def multiline_cases_for_problem(problem: Problem) -> list[InfillCase]:
     """One case per span of solution lines whose first and last lines are non-blank,
     ordered by first line, then last line."""
-    full = problem.prompt + problem.canonical_solution
-    lines = problem.canonical_solution.split("\n")
-    starts: list[int] = []  # offset in `full` of each line
-    offset = len(problem.prompt)
-    for line in lines:
-        starts.append(offset)
-        offset += len(line) + 1
-    nonblank = [i for i, line in enumerate(lines) if line.strip()]
-    cases: list[InfillCase] = []
-    for a, i in enumerate(nonblank):
-        for j in nonblank[a:]:
-            start, end = starts[i], starts[j] + len(lines[j])
-            cases.append(
-                InfillCase(
-                    case_id=f"{problem.task_id}/L{i}_L{j}",
-                    task_id=problem.task_id,
-                    line=i,
-                    prefix=full[:start],
-                    middle=full[start:end],
-                    suffix=full[end:],
-                    test=problem.test,
-                    entry_point=problem.entry_point,
-                    last_line=j,
-                )
-            )
-    return cases
+    sol = _Solution(problem)
+    return [
+        sol.case(f"{problem.task_id}/L{i}_L{j}", i, j, j)
+        for a, i in enumerate(sol.nonblank)
+        for j in sol.nonblank[a:]
+    ]
 
 
 MODES = ("single-line", "multi-line")
