@@ -309,13 +309,23 @@ def prepare_embedded_model(progress: bool = True) -> Path:
 
 
 
+def _embedded_tokenizer_path() -> Path:
+    return models_dir() / f"qwen2.5-coder-tokenizer-{embedded_sha12()}"
+
+
+def cached_embedded_tokenizer_dir() -> Path | None:
+    """The embedded tokenizer's folder if it was extracted already, else None (nothing is built)."""
+    out_dir = _embedded_tokenizer_path()
+    return out_dir if marker_matches(out_dir, tokenizer_identity(EMBEDDED_GGUF_SHA256)) else None
+
+
 def embedded_tokenizer_dir(progress: bool = True) -> Path:
     """A folder with just the embedded model's tokenizer (and chat template).
 
     Taken from the verified GGUF in a few seconds, so tests and the tiny model
     do not wait for the full 1-2 minute weight conversion.
     """
-    out_dir = models_dir() / f"qwen2.5-coder-tokenizer-{embedded_sha12()}"
+    out_dir = _embedded_tokenizer_path()
     # Checked before assembling: once extracted, the GGUF is not needed (it may even be deleted).
     if marker_matches(out_dir, tokenizer_identity(EMBEDDED_GGUF_SHA256)):
         return out_dir

@@ -61,6 +61,12 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     add_eval_parser(sub)
 
 
+def _add_bench(sub: argparse._SubParsersAction) -> None:
+    from server.bench.cli import add_bench_parser
+
+    add_bench_parser(sub)
+
+
 def _api_keys(args: argparse.Namespace) -> tuple[str, ...]:
     keys = list(args.api_key or [])
     env = os.environ.get("CODEFILL_API_KEY", "")
@@ -130,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve(sub)
     _add_prepare(sub)
     _add_eval(sub)
+    _add_bench(sub)
     return parser
 
 

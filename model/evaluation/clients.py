@@ -9,6 +9,11 @@
 Both default to temperature 0 (greedy) and return the text with the request's
 latency and, when streaming, its time to first token (TTFT: time until the
 first chunk that carries non-empty text, i.e. the first text a user would see).
+
+* `chat_complete`: one non-streaming `/v1/chat/completions` request (the
+  instruct benchmarks); it returns the assistant's text, latency, token usage
+  and finish reason.
+
 `base_url` may be given with or without the trailing `/v1`.
 """
 
@@ -269,6 +274,80 @@ async def complete_raw_fim(
     if stop_token_ids:
         body["stop_token_ids"] = list(stop_token_ids)
     return await post_completion(url, body, api_key=api_key, client=client, timeout=timeout)
+
+
+@dataclass
+class ChatResult:
+    text: str  # the assistant message's content of the first choice
+    latency_s: float  # request sent -> response received
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    finish_reason: str | None
+    model: str | None
+
+
+def _message_text(content: Any) -> str:
+    """A message's `content`: a string, None, or a list of typed parts (text parts joined)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text") or "" for part in content if isinstance(part, dict))
+
+
+async def post_chat_completion(
+    base_url: str,
+    body: dict[str, Any],
+    *,
+    api_key: str | None = None,
+    client: httpx.AsyncClient | None = None,
+    timeout: float = DEFAULT_TIMEOUT_S,
+) -> ChatResult:
+    """POST `/v1/chat/completions` with `body` (not streamed); a non-200 answer raises
+    `CompletionError` with the server's error message."""
+    url = f"{api_root(base_url)}/chat/completions"
+    async with _Client(client, timeout) as c:
+        start = time.perf_counter()
+        resp = await c.post(url, json=body, headers=_headers(api_key), timeout=timeout)
+        latency = time.perf_counter() - start
+    if resp.status_code != 200:
+        raise CompletionError(f"POST /v1/chat/completions: {resp.status_code} {_error_message(resp.text)}",
+                              resp.status_code, resp.text)
+    data = resp.json()
+    choice = (data.get("choices") or [{}])[0]
+    usage = data.get("usage") or {}
+    return ChatResult(
+        text=_message_text((choice.get("message") or {}).get("content")),
+        latency_s=latency,
+        prompt_tokens=usage.get("prompt_tokens"),
+        completion_tokens=usage.get("completion_tokens"),
+        finish_reason=choice.get("finish_reason"),
+        model=data.get("model"),
+    )
+
+
+async def chat_complete(
+    url: str,
+    model: str,
+    messages: Sequence[dict[str, Any]],
+    max_tokens: int = 512,
+    api_key: str | None = None,
+    *,
+    temperature: float = 0.0,
+    top_p: float | None = None,
+    extra: dict[str, Any] | None = None,
+    client: httpx.AsyncClient | None = None,
+    timeout: float = DEFAULT_TIMEOUT_S,
+) -> ChatResult:
+    """One chat completion; `top_p` is sent only when given, `extra` is merged into the body."""
+    body: dict[str, Any] = {"model": model, "messages": list(messages), "max_tokens": max_tokens,
+                            "temperature": temperature}
+    if top_p is not None:
+        body["top_p"] = top_p
+    if extra:
+        body.update(extra)
+    return await post_chat_completion(url, body, api_key=api_key, client=client, timeout=timeout)
+
 
 # Sent to raw vLLM with every request: vLLM's server otherwise takes sampling
 # defaults from the model's generation_config.json (a repetition penalty of

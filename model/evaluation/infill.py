@@ -58,6 +58,7 @@ import statistics
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import TypeVar
 
 from model.evaluation.execution import (
     DEFAULT_MEMORY_LIMIT_MB,
@@ -152,8 +153,12 @@ def build_cases(problems: Sequence[Problem] | None = None, mode: str = "single-l
     return [case for p in problems for case in per_problem(p)]
 
 
-def select_cases(cases: Sequence[InfillCase], limit: int | None = None, seed: int = 0) -> list[InfillCase]:
-    """A deterministic sample of `limit` cases (all when `limit` is None or too big).
+Item = TypeVar("Item")
+
+
+def select_cases(cases: Sequence[Item], limit: int | None = None, seed: int = 0) -> list[Item]:
+    """A deterministic sample of `limit` cases (all when `limit` is None or too big);
+    any sequence works (the instruct benchmarks sample their problems with it).
 
     The sample depends only on (number of cases, limit, seed) and keeps the
     original order, so two runs (or two systems) with the same arguments get
