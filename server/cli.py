@@ -67,6 +67,12 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     add_bench_parser(sub)
 
 
+def _add_lsp(sub: argparse._SubParsersAction) -> None:
+    from lsp.cli import add_lsp_parser  # the language server never imports server code; only registered here
+
+    add_lsp_parser(sub)
+
+
 def _api_keys(args: argparse.Namespace) -> tuple[str, ...]:
     keys = list(args.api_key or [])
     env = os.environ.get("CODEFILL_API_KEY", "")
@@ -137,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_prepare(sub)
     _add_eval(sub)
     _add_bench(sub)
+    _add_lsp(sub)
     return parser
 
 

@@ -10,9 +10,10 @@ at once. Reported per level: time to first token and total latency
 p50/p95/p99, requests/s and generated tokens/s over the time the server was busy.
 
 With `--compare URL2`, both servers run in one run, interleaved: each round of
-requests goes to one server and then to the other, the first one alternating
-round by round, so they never compete for the machine and meet the same
-requests; the report adds the ratios URL/URL2 of every figure.
+requests (by default as many as the concurrency) goes to one server and then
+to the other, the first one alternating round by round, so they never compete
+for the machine and meet the same requests; the report adds the ratios
+URL/URL2 of every figure, and the median of the per-request latency ratios.
 
 A server without `suffix` support (e.g. vLLM's own OpenAI server) is driven
 with a FIM prompt built here: `--raw-fim-template NAME` for URL,
@@ -90,7 +91,10 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
                    help="levels (default 1,4,16,64)")
     p.add_argument("--requests", type=int, default=DEFAULT_REQUESTS,
                    help=f"requests per level and server, at least the level (default {DEFAULT_REQUESTS})")
-    p.add_argument("--rounds", type=int, default=2, help="interleaving rounds per level (default 2)")
+    p.add_argument("--rounds", type=int, default=0,
+                   help="interleaving rounds per level; default 0: as many as the requests allow, each round "
+                        "holding as many requests as the concurrency (the finest interleaving, so a burst "
+                        "of machine noise lands on both servers)")
     p.add_argument("--prompt-tokens", type=_int_list, default=list(DEFAULT_PROMPT_TOKENS),
                    help="prompt sizes in tokens, drawn uniformly (default 512,2048,8192)")
     p.add_argument("--kinds", type=_kinds, default=list(KINDS), help="single-line,multi-line (default both)")
@@ -132,8 +136,8 @@ async def run_bench(args: argparse.Namespace, command: str) -> dict[str, Any]:
     from server.bench.workload import build_workload, default_counter, load_sources, python_version, \
         tokenizer_counter
 
-    if args.requests < 1 or args.rounds < 1 or args.warmup < 0:
-        raise ValueError("--requests and --rounds must be positive, --warmup not negative")
+    if args.requests < 1 or args.rounds < 0 or args.warmup < 0:
+        raise ValueError("--requests must be positive, --rounds and --warmup not negative")
     count, counter_name = ((tokenizer_counter(args.tokenizer), f"tokenizer {args.tokenizer}")
                            if args.tokenizer else default_counter())
     sources = load_sources()
@@ -166,7 +170,8 @@ async def run_bench(args: argparse.Namespace, command: str) -> dict[str, Any]:
         try:
             for c in args.concurrency:
                 bar.set_postfix_str(f"concurrency {c}", refresh=True)
-                entry, got = await run_level(targets, workloads[c], c, args.rounds, client, args.request_timeout,
+                rounds = args.rounds or len(workloads[c]) // c
+                entry, got = await run_level(targets, workloads[c], c, rounds, client, args.request_timeout,
                                              on_done=lambda s: bar.update(1))
                 levels.append(entry)
                 samples.extend(got)
@@ -184,7 +189,7 @@ async def run_bench(args: argparse.Namespace, command: str) -> dict[str, Any]:
         "servers": [{"name": t.name, "url": t.url, "model": t.model, "how": t.how, "extra": t.extra}
                     for t in targets],
         "settings": {
-            "concurrency": args.concurrency, "requests": args.requests, "rounds": args.rounds,
+            "concurrency": args.concurrency, "requests": args.requests, "rounds": args.rounds or "auto (requests / concurrency)",
             "prompt_tokens": args.prompt_tokens, "kinds": args.kinds, "seed": args.seed, "warmup": args.warmup,
             "temperature": 0.0, "stream": True,
         },

@@ -180,3 +180,13 @@ def test_bad_options_are_refused(capsys):
     with pytest.raises(SystemExit):
         main(["bench", "--url", "http://x", "--kinds", "paragraph"])
     assert "kinds are" in capsys.readouterr().err
+
+
+def test_default_rounds_alternate_every_concurrency_worth_of_requests(tmp_path):
+    logs: dict[str, list[dict]] = {"a": [], "b": []}
+    with FakeServer(fake_echo_app("model-a", logs["a"])) as a, FakeServer(fake_echo_app("model-b", logs["b"])) as b:
+        rc = main(["bench", "--url", a.url, "--compare", b.url, "--concurrency", "2", "--requests", "6",
+                   "--prompt-tokens", "64", "--warmup", "0", "--out", str(tmp_path / "r.json"), "--quiet"])
+    assert rc == 0
+    order = [who for _, who in sorted([(r["_t"], "a") for r in logs["a"]] + [(r["_t"], "b") for r in logs["b"]])]
+    assert order == ["a", "a", "b", "b", "b", "b", "a", "a", "a", "a", "b", "b"]  # a b | b a | a b

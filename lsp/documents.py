@@ -1,0 +1,432 @@
+"""Open documents: their text, their syntax tree kept current by incremental parsing,
+and the ranges the user edited most recently.
+
+Three coordinate systems meet here and must not be mixed up:
+- LSP positions: (line, character) with characters counted in UTF-16 code units
+  and lines broken by "\\r\\n", "\\r" or "\\n";
+- Python string indices (code points), in which the text is kept;
+- tree-sitter byte offsets into the UTF-8 encoding, with points whose rows count
+  "\\n" only and whose columns are bytes.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import os
+import re
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import unquote, urlparse
+from urllib.request import url2pathname
+
+from lsprotocol import types as lsp_types
+from tree_sitter import Parser, Point, Tree
+
+from lsp.languages import language_for, parser_for
+
+# Characters that str.splitlines breaks on but LSP does not; when a text holds
+# one of them the (slower) exact regex is used. (`in` per character is much
+# faster than one regex character class over a large text.)
+_NON_LSP_BREAKS_ASCII = ("\x0b", "\x0c", "\x1c", "\x1d", "\x1e")
+_NON_LSP_BREAKS_OTHER = ("\x85", "\u2028", "\u2029")
+_LSP_BREAK = re.compile(r"\r\n|\r|\n")
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+
+# Files larger than this are kept as plain text: parsing them would stall keystrokes.
+MAX_PARSE_BYTES = 4 * 1024 * 1024
+# Recent edits closer than this many lines merge into one range.
+_MERGE_GAP_LINES = 3
+_MAX_EDIT_RECORDS = 64
+
+
+class LineIndex:
+    """Where each LSP line starts, as string indices (and as UTF-8 byte offsets on demand)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.ascii = text.isascii()
+        if _has_non_lsp_breaks(text, self.ascii):
+            starts = [0, *(m.end() for m in _LSP_BREAK.finditer(text))]
+        else:
+            starts = [0, *itertools.accumulate(map(len, text.splitlines(keepends=True)))]
+            # splitlines yields no empty line after a final break; LSP has one.
+            if text and text[-1] not in "\r\n":
+                starts.pop()
+        self.starts = starts
+        self._byte_starts: list[int] | None = starts if self.ascii else None
+
+    @property
+    def line_count(self) -> int:
+        return len(self.starts)
+
+    def line_of(self, index: int) -> int:
+        return bisect.bisect_right(self.starts, index) - 1
+
+    def line_start(self, line: int) -> int:
+        return self.starts[line]
+
+    def line_end(self, line: int) -> int:
+        """Index just past the line's content, before its line break."""
+        starts, text = self.starts, self.text
+        if line + 1 >= len(starts):
+            return len(text)
+        end = starts[line + 1]
+        if text.startswith("\r\n", end - 2):
+            return end - 2
+        return end - 1
+
+    @property
+    def byte_starts(self) -> list[int]:
+        if self._byte_starts is None:
+            text, starts = self.text, self.starts
+            bounds = [*starts, len(text)]
+            self._byte_starts = [0, *itertools.accumulate(
+                len(text[bounds[i]:bounds[i + 1]].encode("utf-8")) for i in range(len(starts) - 1)
+            )]
+        return self._byte_starts
+
+    def byte_offset(self, index: int) -> int:
+        if self.ascii:
+            return index
+        line = self.line_of(index)
+        start = self.starts[line]
+        return self.byte_starts[line] + len(self.text[start:index].encode("utf-8"))
+
+    def str_offset(self, byte: int, data: bytes) -> int:
+        """The string index of a byte offset (rounded down to a character start)."""
+        if self.ascii:
+            return min(byte, len(self.text))
+        byte_starts = self.byte_starts
+        line = bisect.bisect_right(byte_starts, byte) - 1
+        return self.starts[line] + len(data[byte_starts[line]:byte].decode("utf-8", "ignore"))
+
+
+def _has_non_lsp_breaks(text: str, ascii_only: bool) -> bool:
+    if any(c in text for c in _NON_LSP_BREAKS_ASCII):
+        return True
+    return not ascii_only and any(c in text for c in _NON_LSP_BREAKS_OTHER)
+
+
+def uri_to_path(uri: str) -> str | None:
+    """The filesystem path of a file: URI, or None for other schemes (untitled:, etc.)."""
+    parsed = urlparse(uri)
+    if parsed.scheme != "file":
+        return None
+    path = url2pathname(unquote(parsed.path))
+    if parsed.netloc and parsed.netloc != "localhost":
+        path = f"//{parsed.netloc}{path}"
+    return path
+
+
+def _utf8_len(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
+
+
+def _ts_point(text: str, index: int) -> Point:
+    """tree-sitter's point of a string index: rows count "\\n" only, columns are bytes."""
+    row = text.count("\n", 0, index)
+    line_start = text.rfind("\n", 0, index) + 1
+    return Point(row, _utf8_len(text[line_start:index]))
+
+
+def _point_after(start: Point, inserted: str) -> Point:
+    newlines = inserted.count("\n")
+    if newlines == 0:
+        return Point(start.row, start.column + _utf8_len(inserted))
+    return Point(start.row + newlines, _utf8_len(inserted[inserted.rfind("\n") + 1:]))
+
+
+def _line_breaks(text: str) -> int:
+    return len(_LSP_BREAK.findall(text)) if text else 0
+
+
+def _common_affixes(old: str, new: str) -> tuple[int, int]:
+    """Lengths of the common prefix and (non-overlapping) common suffix.
+
+    Binary search over slice comparisons: each comparison runs in C, so a
+    200 KB file costs microseconds where a Python character loop costs
+    milliseconds.
+    """
+    limit = min(len(old), len(new))
+    lo, hi = 0, limit
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if old[:mid] == new[:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    prefix = lo
+    lo, hi = 0, limit - prefix
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if old[len(old) - mid:] == new[len(new) - mid:]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return prefix, lo
+
+
+_revisions = itertools.count(1)
+
+
+class SyntaxDocument:
+    """One open document. `revision` is unique across the store and changes with every edit."""
+
+    def __init__(
+        self, uri: str, language_id: str, version: int, text: str,
+        language: str | None = None, parser: Parser | None = None,
+    ) -> None:
+        self.uri = uri
+        self.path = uri_to_path(uri)
+        self.language_id = language_id
+        self.language = language if parser is not None else None
+        self.version = version
+        self.text = text
+        self.revision = next(_revisions)
+        self._parser = parser
+        self._index: LineIndex | None = None
+        self._data: bytes | None = None
+        self.tree: Tree | None = None
+        if parser is not None:
+            self._parse_fresh()
+
+    # --- positions ----------------------------------------------------------
+
+    @property
+    def index(self) -> LineIndex:
+        if self._index is None:
+            self._index = LineIndex(self.text)
+        return self._index
+
+    @property
+    def data(self) -> bytes:
+        """The UTF-8 bytes of the text, as the tree was parsed from."""
+        if self._data is None:
+            self._data = self.text.encode("utf-8")
+        return self._data
+
+    @property
+    def line_count(self) -> int:
+        return self.index.line_count
+
+    def offset_at(self, line: int, character: int) -> int:
+        """The string index of an LSP position; past the end of a line or of the document clamps."""
+        index = self.index
+        if line < 0:
+            return 0
+        if line >= index.line_count:
+            return len(self.text)
+        start, end = index.line_start(line), index.line_end(line)
+        if character <= 0:
+            return start
+        if index.ascii:
+            return min(start + character, end)
+        units = 0
+        pos = start
+        text = self.text
+        while pos < end:
+            width = 2 if ord(text[pos]) > 0xFFFF else 1
+            # A position inside a surrogate pair points before the character.
+            if units + width > character:
+                break
+            units += width
+            pos += 1
+        return pos
+
+    def position_of(self, offset: int) -> tuple[int, int]:
+        """The LSP (line, UTF-16 character) of a string index."""
+        offset = max(0, min(offset, len(self.text)))
+        index = self.index
+        line = index.line_of(offset)
+        start = index.line_start(line)
+        segment = self.text[start:min(offset, index.line_end(line))]
+        astral = 0 if segment.isascii() else len(_ASTRAL.findall(segment))
+        return line, len(segment) + astral
+
+    def line_text(self, line: int) -> str:
+        """The line's content without its line break ("" past the end)."""
+        index = self.index
+        if line < 0 or line >= index.line_count:
+            return ""
+        return self.text[index.line_start(line):index.line_end(line)]
+
+    def byte_offset(self, offset: int) -> int:
+        return self.index.byte_offset(offset)
+
+    def str_offset(self, byte: int) -> int:
+        return self.index.str_offset(byte, self.data)
+
+    # --- editing ------------------------------------------------------------
+
+    def _parse_fresh(self) -> None:
+        if self._parser is None or len(self.text) > MAX_PARSE_BYTES:
+            self.tree = None
+            return
+        self.tree = self._parser.parse(self.data)
+
+    def replace(self, start: int, end: int, new_text: str) -> None:
+        """Replace text[start:end] and tell the tree; `reparse` brings the tree up to date."""
+        old = self.text
+        if self.tree is not None:
+            start_byte = self.byte_offset(start)
+            old_end_byte = self.byte_offset(end)
+            start_point = _ts_point(old, start)
+            self.tree.edit(
+                start_byte=start_byte,
+                old_end_byte=old_end_byte,
+                new_end_byte=start_byte + _utf8_len(new_text),
+                start_point=start_point,
+                old_end_point=_ts_point(old, end),
+                new_end_point=_point_after(start_point, new_text),
+            )
+        self.text = old[:start] + new_text + old[end:]
+        self._index = None
+        self._data = None
+        self.revision = next(_revisions)
+
+    def reparse(self) -> None:
+        """Incremental parse: the edited old tree lets tree-sitter reuse every untouched subtree."""
+        if self._parser is None:
+            return
+        if len(self.text) > MAX_PARSE_BYTES:
+            self.tree = None
+        elif self.tree is None:
+            self._parse_fresh()
+        else:
+            self.tree = self._parser.parse(self.data, self.tree)
+
+
+@dataclass
+class EditRecord:
+    """A range of lines the user changed recently, in the document's current line numbers."""
+
+    uri: str
+    start_line: int
+    end_line: int  # inclusive
+    seq: int  # larger is newer
+
+
+class DocumentStore:
+    def __init__(self, workspace_folders: Sequence[str] = ()) -> None:
+        self._docs: dict[str, SyntaxDocument] = {}
+        self._parsers: dict[str, Parser | None] = {}
+        self._edits: list[EditRecord] = []  # oldest first
+        self._edit_seq = itertools.count(1)
+        self.workspace_folders: list[str] = []
+        # The language server may build context in a worker thread while
+        # notifications arrive on the event loop.
+        self.lock = threading.RLock()
+        self.set_workspace_folders(workspace_folders)
+
+    def set_workspace_folders(self, folders: Sequence[str]) -> None:
+        cleaned = []
+        for folder in folders:
+            path = os.path.abspath(folder)
+            if path not in cleaned:
+                cleaned.append(path)
+        # Nested folders: the innermost match must win, so longer paths first.
+        self.workspace_folders = sorted(cleaned, key=len, reverse=True)
+
+    def _parser(self, language: str | None) -> Parser | None:
+        if language is None:
+            return None
+        if language not in self._parsers:
+            self._parsers[language] = parser_for(language)
+        return self._parsers[language]
+
+    def open(self, uri: str, language_id: str, version: int, text: str) -> SyntaxDocument:
+        with self.lock:
+            language = language_for(language_id, uri_to_path(uri))
+            doc = SyntaxDocument(uri, language_id, version, text, language, self._parser(language))
+            self._docs[uri] = doc
+            return doc
+
+    def change(
+        self, uri: str, version: int, changes: Sequence[lsp_types.TextDocumentContentChangeEvent]
+    ) -> SyntaxDocument:
+        with self.lock:
+            doc = self._docs[uri]
+            for change in changes:
+                if isinstance(change, lsp_types.TextDocumentContentChangePartial) or getattr(change, "range", None):
+                    rng = change.range  # type: ignore[union-attr]
+                    start = doc.offset_at(rng.start.line, rng.start.character)
+                    end = doc.offset_at(rng.end.line, rng.end.character)
+                    if end < start:
+                        start, end = end, start
+                    new_text = change.text
+                else:
+                    # Full sync: only the differing middle is an edit, so the
+                    # parse stays incremental and "recent edits" stay precise.
+                    old = doc.text
+                    head, tail = _common_affixes(old, change.text)
+                    start, end = head, len(old) - tail
+                    new_text = change.text[head:len(change.text) - tail]
+                if start == end and not new_text:
+                    continue
+                self._record_edit(doc, start, end, new_text)
+                doc.replace(start, end, new_text)
+            doc.version = version
+            doc.reparse()
+            return doc
+
+    def close(self, uri: str) -> None:
+        with self.lock:
+            self._docs.pop(uri, None)
+            self._edits = [e for e in self._edits if e.uri != uri]
+
+    def get(self, uri: str) -> SyntaxDocument | None:
+        return self._docs.get(uri)
+
+    def documents(self) -> list[SyntaxDocument]:
+        return list(self._docs.values())
+
+    def by_path(self, path: str) -> SyntaxDocument | None:
+        for doc in self._docs.values():
+            if doc.path == path:
+                return doc
+        return None
+
+    def workspace_folder_of(self, path: str | None) -> str | None:
+        """The innermost workspace folder holding `path`."""
+        if path is None:
+            return None
+        for folder in self.workspace_folders:
+            if path == folder or path.startswith(folder.rstrip(os.sep) + os.sep):
+                return folder
+        return None
+
+    # --- recent edits -------------------------------------------------------
+
+    def recent_edits(self) -> list[EditRecord]:
+        """Recently edited line ranges of open documents, newest last."""
+        return list(self._edits)
+
+    def _record_edit(self, doc: SyntaxDocument, start: int, end: int, new_text: str) -> None:
+        index = doc.index
+        first = index.line_of(start)
+        old_last = index.line_of(end)
+        delta = _line_breaks(new_text) - (old_last - first)
+        new_last = old_last + delta
+        merged = EditRecord(doc.uri, first, new_last, next(self._edit_seq))
+        kept: list[EditRecord] = []
+        for rec in self._edits:
+            if rec.uri != doc.uri:
+                kept.append(rec)
+                continue
+            if rec.start_line > old_last:
+                rec.start_line += delta
+                rec.end_line += delta
+            elif rec.end_line >= first:
+                # Overlaps the edit: lines past the edit move with it, lines inside become the edit's.
+                rec.end_line = rec.end_line + delta if rec.end_line > old_last else new_last
+            near = (rec.end_line + _MERGE_GAP_LINES >= merged.start_line
+                    and rec.start_line - _MERGE_GAP_LINES <= merged.end_line)
+            if near:
+                merged.start_line = min(merged.start_line, rec.start_line)
+                merged.end_line = max(merged.end_line, rec.end_line)
+            else:
+                kept.append(rec)
+        kept.append(merged)
+        self._edits = kept[-_MAX_EDIT_RECORDS:]

@@ -1,0 +1,1 @@
+"""The language server's features, one per module; each has `register(server)`."""

@@ -1,0 +1,52 @@
+"""didOpen / didChange / didClose, forwarded to the document store (incremental sync).
+
+pygls keeps its own copy of every open document; when the store refuses a change
+(a client bug, a change for a document never opened), the document is reopened from
+that copy, so one bad notification never leaves completions working on stale text.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from lsprotocol import types
+
+from lsp.server import CodefillLanguageServer
+
+log = logging.getLogger(__name__)
+
+
+def _reopen_from_pygls(ls: CodefillLanguageServer, uri: str, version: int | None) -> None:
+    try:
+        copy = ls.workspace.get_text_document(uri)
+        ls.store.open(uri, copy.language_id or "", version or 0, copy.source)
+    except Exception:  # noqa: BLE001
+        log.exception("cannot resync %s; completions there are off until it is reopened", uri)
+        ls.store.close(uri)
+
+
+def register(server: CodefillLanguageServer) -> None:
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: CodefillLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
+        doc = params.text_document
+        try:
+            ls.store.open(doc.uri, doc.language_id, doc.version, doc.text)
+        except Exception:  # noqa: BLE001 - one odd document must not take the server down
+            log.exception("cannot open %s", doc.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: CodefillLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
+        uri, version = params.text_document.uri, params.text_document.version
+        if ls.store.get(uri) is None:
+            log.warning("change for %s, which was never opened; taking its text from the client's copy", uri)
+            _reopen_from_pygls(ls, uri, version)
+            return
+        try:
+            ls.store.change(uri, version, params.content_changes)
+        except Exception:  # noqa: BLE001
+            log.exception("cannot apply a change to %s; resyncing", uri)
+            _reopen_from_pygls(ls, uri, version)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: CodefillLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
+        ls.store.close(params.text_document.uri)

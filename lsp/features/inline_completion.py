@@ -1,0 +1,33 @@
+"""`textDocument/inlineCompletion` (LSP 3.18): the model's text as ghost text.
+
+The item replaces the cursor's line up to the cursor with that same text plus the
+completion (what Copilot's server does): a range that starts at the line start lets
+clients keep showing the item while the user types into it or deletes back.
+"""
+
+from __future__ import annotations
+
+from lsprotocol import types
+
+from lsp.features.telemetry_commands import accepted_command
+from lsp.server import CodefillLanguageServer
+
+NOTHING = types.InlineCompletionList(items=[])
+
+
+def register(server: CodefillLanguageServer) -> None:
+    @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
+    async def inline_completion(ls: CodefillLanguageServer,
+                                params: types.InlineCompletionParams) -> types.InlineCompletionList:
+        invoked = params.context is not None and params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
+        position = params.position
+        completion = await ls.pipeline.complete(params.text_document.uri, position.line, position.character,
+                                                invoked=invoked)
+        if completion is None:
+            return NOTHING
+        line_start = types.Position(line=position.line, character=0)
+        return types.InlineCompletionList(items=[types.InlineCompletionItem(
+            insert_text=completion.line_prefix + completion.text,
+            range=types.Range(start=line_start, end=position),
+            command=accepted_command(completion.id),
+        )])

@@ -1,0 +1,186 @@
+"""The client of an OpenAI-compatible `/v1/completions` endpoint.
+
+Two ways to ask for a fill-in-the-middle completion:
+
+* `suffix` mode (default): `prompt` = prefix, `suffix` = suffix, plus codefill's
+  extension field with the repository context; the server builds the model's prompt.
+* raw-template mode (`raw_fim_template`): for servers without `suffix` support, such
+  as vLLM's own; the prompt is built here with codefill's template and the answer is
+  cut here (at the family's end tokens; single-line: at the first newline).
+
+Requests always stream: leaving the stream early (a newer keystroke, `$/cancelRequest`,
+a raw single-line answer that already has its newline) closes the connection, which
+is how the server learns to abort the engine request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from lsp.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DRAIN_S = 0.2
+
+
+class CompletionFailed(Exception):
+    """The server could not give a completion (unreachable, error status, timeout)."""
+
+
+def api_root(url: str) -> str:
+    """`http://h:p`, `http://h:p/` and `http://h:p/v1` all give `http://h:p/v1`."""
+    root = url.rstrip("/")
+    return root if root.endswith("/v1") else root + "/v1"
+
+
+class RawCut:
+    """Client-side end of a raw-template answer: the template's end tokens, and for a
+    single-line request the first newline."""
+
+    def __init__(self, template_name: str, multiline: bool) -> None:
+        from model.templates.fim import get_fim_template
+
+        self._stops = tuple(get_fim_template(template_name).stop_tokens) + (() if multiline else ("\n",))
+
+    def cut(self, text: str) -> tuple[str, bool]:
+        """(text up to the first stop, whether a stop was found)."""
+        ends = [i for i in (text.find(s) for s in self._stops) if i >= 0]
+        if not ends:
+            return text, False
+        return text[:min(ends)], True
+
+
+class FimClient:
+    def __init__(self) -> None:
+        self._http: httpx.AsyncClient | None = None
+        self._models: dict[tuple[str, str | None], str] = {}  # (api root, key) -> model id
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:  # created inside the running event loop
+            # No per-read timeout: `complete` puts one deadline on the whole request.
+            self._http = httpx.AsyncClient(timeout=None, limits=httpx.Limits(max_keepalive_connections=4))
+        return self._http
+
+    async def complete(self, ctx: Any, *, multiline: bool | None, settings: Settings) -> str:
+        """The completion for a `lsp.context.CompletionContext`; raises CompletionFailed.
+
+        The whole request, model lookup included, gets `timeout_ms`: a completion that
+        comes later than that is no use to someone typing."""
+        try:
+            async with asyncio.timeout(settings.timeout_ms / 1000):
+                return await self._complete(ctx, multiline, settings)
+        except TimeoutError as exc:
+            raise CompletionFailed(f"no answer from {settings.url} within {settings.timeout_ms} ms") from exc
+        except httpx.HTTPError as exc:
+            raise CompletionFailed(f"request to {settings.url} failed: {type(exc).__name__}: {exc}") from exc
+
+    async def _complete(self, ctx: Any, multiline: bool | None, settings: Settings) -> str:
+        model = settings.model or await self._first_model(settings)
+        body: dict[str, Any] = {
+            "model": model,
+            "max_tokens": settings.max_tokens,
+            "temperature": settings.temperature,
+            "stream": True,
+        }
+        cut: RawCut | None = None
+        if settings.raw_fim_template:
+            from lsp.context import render_prompt
+
+            body["prompt"] = render_prompt(ctx, settings.raw_fim_template)
+            cut = RawCut(settings.raw_fim_template, bool(multiline))
+        else:
+            body["prompt"] = ctx.prefix
+            body["suffix"] = ctx.suffix
+            body["codefill"] = {
+                "repo_name": ctx.repo_name,
+                "path": ctx.path,
+                "files": [{"path": p, "content": c} for p, c in ctx.files],
+                "multiline": multiline,
+            }
+        text = await self._stream(body, settings, cut)
+        return text.rstrip() if cut is not None else text
+
+    async def _stream(self, body: dict[str, Any], settings: Settings, cut: RawCut | None) -> str:
+        text = ""
+        url = f"{api_root(settings.url)}/completions"
+        async with self._client().stream("POST", url, json=body, headers=_headers(settings)) as resp:
+            if resp.status_code != 200:
+                detail = _error_message((await resp.aread()).decode("utf-8", "replace"))
+                raise CompletionFailed(f"{url} answered {resp.status_code}: {detail}")
+            lines = resp.aiter_lines()
+            async for line in lines:
+                if not line.startswith("data:"):
+                    continue
+                data = line[len("data:"):].strip()
+                if data == "[DONE]":
+                    await _drain(lines)
+                    break
+                try:
+                    chunk = json.loads(data)
+                except ValueError as exc:
+                    raise CompletionFailed(f"{url} sent a malformed event: {data[:200]!r}") from exc
+                if isinstance(chunk, dict) and chunk.get("error"):
+                    raise CompletionFailed(f"{url} failed mid-stream: {_error_message(data)}")
+                for choice in (chunk.get("choices") or []) if isinstance(chunk, dict) else []:
+                    text += choice.get("text") or ""
+                if cut is not None:
+                    text, done = cut.cut(text)
+                    if done:  # leaving the stream now spares the server the rest
+                        break
+        return text
+
+    async def _first_model(self, settings: Settings) -> str:
+        root = api_root(settings.url)
+        cache_key = (root, settings.api_key)
+        if cache_key in self._models:
+            return self._models[cache_key]
+        resp = await self._client().get(f"{root}/models", headers=_headers(settings))
+        if resp.status_code != 200:
+            raise CompletionFailed(f"{root}/models answered {resp.status_code}: {_error_message(resp.text)}")
+        try:
+            model = str(resp.json()["data"][0]["id"])
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise CompletionFailed(f"{root}/models lists no model; set `model`") from exc
+        log.info("using model %r, the first that %s lists", model, root)
+        self._models[cache_key] = model
+        return model
+
+
+async def _drain(lines: AsyncIterator[str]) -> None:
+    """Read to the end of a finished stream: a connection whose response was read to the
+    end is reused for the next completion, one left unread is closed. A server that
+    keeps the stream open after [DONE] is not waited for."""
+    try:
+        async with asyncio.timeout(DRAIN_S):
+            async for _ in lines:
+                pass
+    except TimeoutError:
+        log.debug("the server kept the stream open after [DONE]; closing it")
+
+
+def _headers(settings: Settings) -> dict[str, str]:
+    return {"Authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}
+
+
+def _error_message(text: str) -> str:
+    try:
+        err = json.loads(text).get("error")
+        if isinstance(err, dict) and err.get("message"):
+            return str(err["message"])
+        if isinstance(err, str):
+            return err
+    except (ValueError, AttributeError):
+        pass
+    return text[:300]

@@ -1,0 +1,97 @@
+"""The pygls language server: state shared by the features, and their registration."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Generator, Mapping
+from importlib import metadata
+from typing import Any
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
+from pygls.protocol.language_server import lsp_method
+
+from lsp.pipeline import CompletionPipeline
+from lsp.settings import Settings
+from lsp.telemetry import Telemetry
+
+log = logging.getLogger(__name__)
+
+
+def _version() -> str:
+    try:
+        return metadata.version("codefill")
+    except metadata.PackageNotFoundError:
+        return "0"
+
+
+class _Utf16Protocol(LanguageServerProtocol):
+    """Positions in UTF-16 code units, whatever the client prefers.
+
+    pygls picks the client's first preferred encoding (Neovim lists UTF-8 first);
+    the document store counts characters in UTF-16, the encoding every client must
+    support, so the client's list is ignored and UTF-16 (the default) is announced.
+    """
+
+    @lsp_method(types.INITIALIZE)
+    def lsp_initialize(self, params: types.InitializeParams) -> Generator[Any, Any, types.InitializeResult]:
+        general = params.capabilities.general
+        if general is not None and general.position_encodings:
+            general.position_encodings = None
+        return (yield from super().lsp_initialize(params))
+
+
+class CodefillLanguageServer(LanguageServer):
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(
+            "codefill", _version(),
+            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+            protocol_cls=_Utf16Protocol,
+        )
+        from lsp.documents import DocumentStore
+
+        self.settings = settings
+        self.store = DocumentStore()
+        self.telemetry = Telemetry(settings.data_dir, enabled=settings.telemetry)
+        self.pipeline = CompletionPipeline(self.store, settings, self.telemetry)
+
+    def update_settings(self, overrides: Mapping[str, Any] | Any, source: str) -> None:
+        """Merge `overrides` into the settings; refused keys are logged (here and in the
+        client's log) and keep their old values."""
+        new, problems = self.settings.merged(overrides)
+        for problem in problems:
+            self.warn_client(f"codefill: {source}: {problem}")
+        if new != self.settings:
+            self.settings = new
+            self.pipeline.configure(new)
+            log.info("settings from %s: %s", source, new.redacted())
+
+    def warn_client(self, message: str) -> None:
+        log.warning("%s", message)
+        try:
+            self.window_log_message(types.LogMessageParams(type=types.MessageType.Warning, message=message))
+        except Exception:  # noqa: BLE001 - no client connected (unit use): the log line suffices
+            pass
+
+
+def build_server(settings: Settings) -> CodefillLanguageServer:
+    from lsp.features import (
+        completion,
+        configuration,
+        document_sync,
+        inline_completion,
+        lifecycle,
+        telemetry_commands,
+        workspace_folders,
+    )
+
+    server = CodefillLanguageServer(settings)
+    lifecycle.register(server)
+    configuration.register(server)
+    workspace_folders.register(server)
+    document_sync.register(server)
+    inline_completion.register(server)
+    completion.register(server)
+    telemetry_commands.register(server)
+    return server
