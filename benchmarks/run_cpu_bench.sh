@@ -44,3 +44,7 @@ PAIR=(--url http://127.0.0.1:8000 --name codefill --extra-body '{"codefill": {"p
   --out "$OUT/$DATE-bench-cpu-512.json"
 "$ROOT/.venv/bin/codefill" bench "${PAIR[@]}" --prompt-tokens 2048,8192 --concurrency 1,4 --requests 4 \
   --out "$OUT/$DATE-bench-cpu-long.json"
+# More requests (and a fresh seed) at concurrency 1 and 16, where 16 requests gave one noisy
+# round: the p50 of a mixed workload jumps between its single-line and multi-line modes.
+"$ROOT/.venv/bin/codefill" bench "${PAIR[@]}" --prompt-tokens 512 --concurrency 1,16 --requests 32 --seed 1 \
+  --out "$OUT/$DATE-bench-cpu-512-more.json"
