@@ -1,0 +1,101 @@
+"""The language of a repository file, from its name, extension or shebang.
+
+The model package may not import the LSP adapter (dependencies point from
+`lsp` to the server over HTTP only), so this table is the training side's
+own; both name tree-sitter grammars the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from functools import cache
+from typing import Any
+
+# file extension (lower case, with the dot) -> language (a tree-sitter grammar name where one exists)
+_BY_EXTENSION: dict[str, str] = {
+    ".py": "python", ".pyi": "python", ".pyx": "cython",
+    ".js": "javascript", ".mjs": "javascript", ".cjs": "javascript", ".jsx": "javascript",
+    ".ts": "typescript", ".mts": "typescript", ".cts": "typescript", ".tsx": "tsx",
+    ".go": "go", ".rs": "rust", ".java": "java", ".kt": "kotlin", ".kts": "kotlin",
+    ".scala": "scala", ".groovy": "groovy", ".gradle": "groovy",
+    ".c": "c", ".h": "c", ".cc": "cpp", ".cpp": "cpp", ".cxx": "cpp", ".hpp": "cpp",
+    ".hh": "cpp", ".hxx": "cpp", ".cu": "cpp", ".cuh": "cpp", ".m": "objc", ".mm": "objc",
+    ".cs": "csharp", ".fs": "fsharp", ".swift": "swift", ".dart": "dart", ".zig": "zig",
+    ".rb": "ruby", ".php": "php", ".pl": "perl", ".pm": "perl", ".lua": "lua", ".r": "r",
+    ".jl": "julia", ".hs": "haskell", ".ml": "ocaml", ".mli": "ocaml", ".ex": "elixir",
+    ".exs": "elixir", ".erl": "erlang", ".clj": "clojure", ".el": "elisp", ".nim": "nim",
+    ".sh": "bash", ".bash": "bash", ".zsh": "bash", ".ps1": "powershell",
+    ".sql": "sql", ".proto": "proto", ".tf": "hcl", ".hcl": "hcl",
+    ".html": "html", ".htm": "html", ".vue": "vue", ".svelte": "svelte",
+    ".css": "css", ".scss": "scss", ".less": "css",
+    ".json": "json", ".yaml": "yaml", ".yml": "yaml", ".toml": "toml", ".xml": "xml",
+    ".md": "markdown", ".rst": "rst", ".cmake": "cmake", ".mk": "make",
+}
+
+# Files known by their whole name.
+_BY_NAME: dict[str, str] = {
+    "makefile": "make", "gnumakefile": "make", "dockerfile": "dockerfile",
+    "cmakelists.txt": "cmake", "rakefile": "ruby", "gemfile": "ruby",
+}
+
+# interpreter named on the shebang line -> language
+_BY_INTERPRETER: dict[str, str] = {
+    "python": "python", "node": "javascript", "deno": "typescript", "bash": "bash", "sh": "bash",
+    "zsh": "bash", "dash": "bash", "ruby": "ruby", "perl": "perl", "php": "php", "lua": "lua",
+    "rscript": "r", "julia": "julia",
+}
+
+_SHEBANG = re.compile(r"#!\s*(\S+)(?:\s+(?:-\S+\s+)*(\S+))?")
+_VERSION_SUFFIX = re.compile(r"[\d.]+$")  # python3.11 -> python
+
+
+def detect_language(path: str, head: str = "") -> str | None:
+    """The language of `path` (relative or absolute), or None when it is not one we train on.
+
+    `head` is the start of the file's text, used for scripts without an
+    extension (`#!/usr/bin/env python3`).
+    """
+    name = os.path.basename(path).lower()
+    if name in _BY_NAME:
+        return _BY_NAME[name]
+    if name.startswith("dockerfile"):
+        return "dockerfile"
+    ext = os.path.splitext(name)[1]
+    if ext in _BY_EXTENSION:
+        return _BY_EXTENSION[ext]
+    if head.startswith("#!"):
+        return _language_of_shebang(head.split("\n", 1)[0])
+    return None
+
+
+def _language_of_shebang(line: str) -> str | None:
+    match = _SHEBANG.match(line)
+    if match is None:
+        return None
+    program = os.path.basename(match.group(1))
+    if program == "env" and match.group(2):  # "#!/usr/bin/env python3": the interpreter is the argument
+        program = os.path.basename(match.group(2))
+    return _BY_INTERPRETER.get(_VERSION_SUFFIX.sub("", program.lower()))
+
+
+@cache
+def _grammar(name: str) -> Any | None:
+    from tree_sitter_language_pack import get_language
+
+    try:
+        return get_language(name)  # type: ignore[arg-type]
+    except Exception:  # noqa: BLE001 - an unknown name is "no grammar", whatever the pack raises
+        return None
+
+
+def has_grammar(language: str | None) -> bool:
+    return language is not None and _grammar(language) is not None
+
+
+def parser_for(language: str | None) -> Any | None:
+    """A new tree-sitter parser for the language, or None when the pack has no grammar for it."""
+    from tree_sitter import Parser
+
+    grammar = _grammar(language) if language is not None else None
+    return Parser(grammar) if grammar is not None else None
