@@ -21,15 +21,7 @@ import httpx
 from model.evaluation.clients import CompletionResult, complete_fim, complete_raw_fim
 from server.bench.stats import Sample, level_stats, paired_ratios, ratios
 from server.bench.workload import BenchRequest
-
-
-def cut_at_markers(text: str, markers: Sequence[str]) -> str:
-    cut = len(text)
-    for m in markers:
-        i = text.find(m)
-        if i != -1:
-            cut = min(cut, i)
-    return text[:cut]
+from server.eval_cli import cut_at_markers
 
 
 @dataclass
