@@ -46,7 +46,6 @@ import datetime as _dt
 import importlib.metadata
 import importlib.util
 import json
-import os
 import random
 import re
 import shlex
@@ -509,7 +508,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--package", default=DEFAULT_PACKAGE, help="import name of an installed package")
     p.add_argument("--limit", type=int, default=100, help="cases to run (default 100; 0: all)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--concurrency", type=int, default=2, help="requests in flight at once")
+    p.add_argument("--concurrency", type=int, default=2, help="cases (so requests) in flight at once")
     p.add_argument("--max-tokens", type=int, default=48)
     p.add_argument("--budget-tokens", type=int, default=2048, help="ContextBuilder local window budget")
     p.add_argument("--crossfile-budget-tokens", type=int, default=1024, help="ContextBuilder cross-file budget")
@@ -580,15 +579,14 @@ async def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
                 return earlier
             if condition == "without":
                 ctx = dataclasses.replace(ctx, files=())
-            async with semaphore:
-                if failures > args.max_errors:
-                    # The server is likely gone (an engine that died answers 503 to everything).
-                    return Outcome(error="skipped: too many failed requests")
-                try:
-                    r = await complete(ctx)
-                except Exception as exc:  # noqa: BLE001 - recorded; the case is left out of the scores
-                    failures += 1
-                    return Outcome(error=f"{type(exc).__name__}: {exc}")
+            if failures > args.max_errors:
+                # The server is likely gone (an engine that died answers 503 to everything).
+                return Outcome(error="skipped: too many failed requests")
+            try:
+                r = await complete(ctx)
+            except Exception as exc:  # noqa: BLE001 - recorded; the case is left out of the scores
+                failures += 1
+                return Outcome(error=f"{type(exc).__name__}: {exc}")
             return Outcome(completion=r.text, exact_match=exact_match(r.text, case.middle),
                            callee_correct=callee_correct(r.text, case.callee),
                            prompt_tokens=r.prompt_tokens, latency_s=round(r.latency_s, 3))
@@ -603,10 +601,13 @@ async def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
             # Alternate which condition goes first: prefix caching then favours neither.
             order = CONDITIONS if i % 2 == 0 else CONDITIONS[::-1]
             outcomes: dict[str, Outcome] = {}
-            for condition in order:
-                outcomes[condition] = await ask(case, ctx, condition)
-                if progress is not None:
-                    progress.update(1)
+            # `--concurrency` cases in flight, each sending its two requests back to back: a run cut
+            # short (a server that dies) still leaves whole pairs, and both see the same server load.
+            async with semaphore:
+                for condition in order:
+                    outcomes[condition] = await ask(case, ctx, condition)
+                    if progress is not None:
+                        progress.update(1)
             return CaseResult(case, ctx.key, definition_shown(case, ctx.files), [p for p, _ in ctx.files],
                               sum(len(c) for _, c in ctx.files), {c: outcomes[c] for c in CONDITIONS})
 

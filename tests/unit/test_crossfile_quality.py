@@ -169,7 +169,7 @@ def test_end_to_end_against_a_fake_server(tmp_path, monkeypatch):
     out = tmp_path / "result.json"
     with FakeServer(fake_app(middles, log)) as server:
         assert cq.main(["--url", server.url, "--package", "tinypkg", "--limit", "0", "--quiet",
-                        "--out", str(out)]) == 0
+                        "--concurrency", "1", "--out", str(out)]) == 0
     result = json.loads(out.read_text())
     s = result["summary"]
     assert result["cases_total"] == s["cases"] == 4 and len(log) == 8
@@ -178,6 +178,9 @@ def test_end_to_end_against_a_fake_server(tmp_path, monkeypatch):
     assert all(b["stop"] == ["\n"] and b["max_tokens"] == 48 and b["temperature"] == 0 and
                b["codefill"]["multiline"] is False and b["codefill"]["repo_name"] == "tinypkg" for b in log)
     assert {b["codefill"]["path"] for b in log} == {"tinypkg/app.py"}
+    # Each case's two requests go back to back, the order alternating from case to case.
+    assert all(log[i]["prompt"] == log[i + 1]["prompt"] for i in range(0, 8, 2))
+    assert [bool(b["codefill"]["files"]) for b in log[:4]] == [True, False, False, True]
     first = result["results"][0]
     assert first["with"]["exact_match"] and not first["without"]["exact_match"]
     assert out.with_suffix(".md").read_text().count("| with |") == 1
