@@ -16,7 +16,6 @@ is how the server learns to abort the engine request.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -24,6 +23,7 @@ from typing import Any
 import httpx
 
 from lsp.settings import Settings
+from model.openai_http import StreamError, api_root, auth_headers, error_message, sse_chunks
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +32,6 @@ DRAIN_S = 0.2
 
 class CompletionFailed(Exception):
     """The server could not give a completion (unreachable, error status, timeout)."""
-
-
-def api_root(url: str) -> str:
-    """`http://h:p`, `http://h:p/` and `http://h:p/v1` all give `http://h:p/v1`."""
-    root = url.rstrip("/")
-    return root if root.endswith("/v1") else root + "/v1"
 
 
 class RawCut:
@@ -117,28 +111,23 @@ class FimClient:
         url = f"{api_root(settings.url)}/completions"
         async with self._client().stream("POST", url, json=body, headers=_headers(settings)) as resp:
             if resp.status_code != 200:
-                detail = _error_message((await resp.aread()).decode("utf-8", "replace"))
+                detail = error_message((await resp.aread()).decode("utf-8", "replace"))
                 raise CompletionFailed(f"{url} answered {resp.status_code}: {detail}")
             lines = resp.aiter_lines()
-            async for line in lines:
-                if not line.startswith("data:"):
-                    continue
-                data = line[len("data:"):].strip()
-                if data == "[DONE]":
-                    await _drain(lines)
-                    break
-                try:
-                    chunk = json.loads(data)
-                except ValueError as exc:
-                    raise CompletionFailed(f"{url} sent a malformed event: {data[:200]!r}") from exc
-                if isinstance(chunk, dict) and chunk.get("error"):
-                    raise CompletionFailed(f"{url} failed mid-stream: {_error_message(data)}")
-                for choice in (chunk.get("choices") or []) if isinstance(chunk, dict) else []:
-                    text += choice.get("text") or ""
-                if cut is not None:
-                    text, done = cut.cut(text)
-                    if done:  # leaving the stream now spares the server the rest
-                        break
+            finished = True
+            try:
+                async for chunk in sse_chunks(lines):
+                    for choice in chunk.get("choices") or []:
+                        text += choice.get("text") or ""
+                    if cut is not None:
+                        text, done = cut.cut(text)
+                        if done:  # leaving the stream now spares the server the rest
+                            finished = False
+                            break
+            except StreamError as exc:
+                raise CompletionFailed(f"{url} {exc}") from exc
+            if finished:
+                await _drain(lines)
         return text
 
     async def _first_model(self, settings: Settings) -> str:
@@ -148,7 +137,7 @@ class FimClient:
             return self._models[cache_key]
         resp = await self._client().get(f"{root}/models", headers=_headers(settings))
         if resp.status_code != 200:
-            raise CompletionFailed(f"{root}/models answered {resp.status_code}: {_error_message(resp.text)}")
+            raise CompletionFailed(f"{root}/models answered {resp.status_code}: {error_message(resp.text)}")
         try:
             model = str(resp.json()["data"][0]["id"])
         except (ValueError, KeyError, IndexError, TypeError) as exc:
@@ -171,16 +160,4 @@ async def _drain(lines: AsyncIterator[str]) -> None:
 
 
 def _headers(settings: Settings) -> dict[str, str]:
-    return {"Authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}
-
-
-def _error_message(text: str) -> str:
-    try:
-        err = json.loads(text).get("error")
-        if isinstance(err, dict) and err.get("message"):
-            return str(err["message"])
-        if isinstance(err, str):
-            return err
-    except (ValueError, AttributeError):
-        pass
-    return text[:300]
+    return auth_headers(settings.api_key)

@@ -69,18 +69,20 @@ def build_app(state: ServingState, *, start_engine: bool = True) -> FastAPI:
     async def list_models() -> ModelList:
         max_len = state.engine.info.max_model_len if state.ready else None
         created = int(time.time())
-        return ModelList(
-            data=[
-                ModelCard(id=name, created=created, root=state.config.model_path, max_model_len=max_len)
-                for name in state.model_names
-            ]
-        )
+        return ModelList(data=[model_card(name, created, max_len) for name in state.model_names])
 
     @app.get("/v1/models/{model_id:path}")
     async def get_model(model_id: str) -> ModelCard:
         state.check_model(model_id)
         max_len = state.engine.info.max_model_len if state.ready else None
-        return ModelCard(id=model_id, created=int(time.time()), root=state.config.model_path, max_model_len=max_len)
+        return model_card(model_id, int(time.time()), max_len)
+
+    def model_card(name: str, created: int, max_len: int | None) -> ModelCard:
+        adapter_path = state.config.loras.get(name)
+        if adapter_path is not None:
+            return ModelCard(id=name, created=created, root=adapter_path, parent=state.config.served_model_name,
+                             max_model_len=max_len)
+        return ModelCard(id=name, created=created, root=state.config.model_path, max_model_len=max_len)
 
     @app.get("/health")
     async def health() -> JSONResponse:

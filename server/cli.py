@@ -44,6 +44,13 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tensor-parallel-size", type=int, default=1, help="vLLM tensor parallelism (GPUs)")
     p.add_argument("--gpu-memory-utilization", type=float, default=None, help="vLLM GPU memory share")
     p.add_argument("--max-num-seqs", type=int, default=None, help="vLLM: most sequences in one batch")
+    p.add_argument("--lora", action="append", default=None, metavar="NAME=DIR",
+                   help="serve a LoRA adapter (a `codefill train` output or any peft LoRA folder) beside the "
+                        "base model; clients pick it with `model: NAME` (repeatable)")
+    p.add_argument("--max-lora-rank", type=int, default=None,
+                   help="vLLM: largest adapter rank to make room for (default: the smallest that fits the adapters)")
+    p.add_argument("--max-loras", type=int, default=None,
+                   help="vLLM: adapters used in one batch (default: all of them)")
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     p.set_defaults(func=_serve)
 
@@ -65,6 +72,12 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     from server.bench.cli import add_bench_parser
 
     add_bench_parser(sub)
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    from server.train_cli import add_train_parser
+
+    add_train_parser(sub)
 
 
 def _add_lsp(sub: argparse._SubParsersAction) -> None:
@@ -99,6 +112,11 @@ def _serve(args: argparse.Namespace) -> int:
             gpu_memory_utilization=args.gpu_memory_utilization,
             max_num_seqs=args.max_num_seqs,
         )
+    loras = _loras(args, resolved.path_or_id, served)
+    if loras:
+        engine_options["loras"] = loras
+        if args.engine != "hf":
+            engine_options.update(max_lora_rank=args.max_lora_rank, max_loras=args.max_loras)
     engine = create_engine(args.engine, resolved.path_or_id, **engine_options)
     config = ServerConfig(
         served_model_name=served,
@@ -107,6 +125,7 @@ def _serve(args: argparse.Namespace) -> int:
         fim_fallback=args.fim_fallback,
         default_temperature=args.default_temperature,
         api_keys=_api_keys(args),
+        loras={a.name: a.path for a in loras},
     )
     if args.fim_template:
         from model.templates.fim import get_fim_template
@@ -122,6 +141,18 @@ def _serve(args: argparse.Namespace) -> int:
         timeout_keep_alive=KEEP_ALIVE_S,
     )
     return 0
+
+
+def _loras(args: argparse.Namespace, model_path: str, served: str) -> list:
+    from model.engines.lora import load_adapters, max_lora_rank
+
+    log = logging.getLogger("codefill")
+    adapters = load_adapters(args.lora or (), model_path, reserved_names=(served,))
+    if adapters and args.engine != "hf":
+        max_lora_rank(adapters, args.max_lora_rank)  # a rank vLLM cannot take fails here, not after loading
+    for a in adapters:
+        log.info("LoRA adapter %r: %s (rank %d)", a.name, a.path, a.rank)
+    return adapters
 
 
 def _prepare(args: argparse.Namespace) -> int:
@@ -144,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_eval(sub)
     _add_bench(sub)
     _add_lsp(sub)
+    _add_train(sub)
     return parser
 
 

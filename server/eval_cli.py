@@ -34,6 +34,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from server.eval_reports import fmt, md_cell, write_reports
+
 SYSTEM = "server"  # the one system evaluate_infill drives
 DEFAULT_MAX_TOKENS = {"single-line": 64, "multi-line": 256}
 
@@ -230,10 +232,6 @@ async def run_eval(args: argparse.Namespace, command: str) -> dict[str, Any]:
     }
 
 
-def _fmt(x: float | None, spec: str = ".3f") -> str:
-    return "-" if x is None else format(x, spec)
-
-
 def summary_table(report: dict[str, Any]) -> str:
     s = report["summary"]
     how = (f"raw FIM prompt ({report['server']['request']['fim_template']})"
@@ -242,8 +240,8 @@ def summary_table(report: dict[str, Any]) -> str:
         "| mode | model | via | pass@1 | exact match | passed | errors | timeouts | latency p50 (s) | latency p95 (s) |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
         f"| {report['mode']} | {report['server']['model']} | {how} | {s['pass_at_1']:.3f} | {s['exact_match']:.3f} "
-        f"| {s['passed']}/{s['cases']} | {s['errors']} | {s['timeouts']} | {_fmt(s['latency_p50_s'])} "
-        f"| {_fmt(s['latency_p95_s'])} |",
+        f"| {s['passed']}/{s['cases']} | {s['errors']} | {s['timeouts']} | {fmt(s['latency_p50_s'])} "
+        f"| {fmt(s['latency_p95_s'])} |",
         "",
         f"cases: {report['cases']} of {report['cases_total']}  ·  wall time: {report['wall_time_s']:.1f} s",
     ])
@@ -273,10 +271,7 @@ def markdown_report(report: dict[str, Any]) -> str:
         lines += [f"## Not passed ({len(failed)})", "", "| case | status | completion |", "|---|---|---|"]
         for r in failed:
             text = r["completion"] if r["error"] is None else f"error: {r['error']}"
-            shown = text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", "\\n")
-            if len(shown) > 120:
-                shown = shown[:117] + "..."
-            lines.append(f"| {r['case_id']} | {r['status']} | `{shown}` |")
+            lines.append(f"| {r['case_id']} | {r['status']} | `{md_cell(text)}` |")
         lines.append("")
     return "\n".join(lines)
 
@@ -286,12 +281,7 @@ def humaneval_infill_command(args: argparse.Namespace) -> int:
     command = shlex.join(["codefill", *argv]) if argv is not None else "codefill eval humaneval-infill"
     report = asyncio.run(run_eval(args, command))
     out = Path(args.out) if args.out else default_out(args.mode)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    md = out.with_suffix(".md")
-    if md == out:  # --out report.md: keep both files
-        md = out.with_name(out.name + ".md")
-    out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    md.write_text(markdown_report(report), encoding="utf-8")
+    md = write_reports(report, out, markdown_report(report))
     print(summary_table(report))
     print(f"\nwrote {out}\nwrote {md}")
     s = report["summary"]

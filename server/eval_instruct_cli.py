@@ -22,13 +22,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as _dt
-import json
 import shlex
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+from server.eval_reports import fmt, md_cell, write_reports
 
 DEFAULT_MAX_TOKENS = 768  # EvalPlus's default; instruct replies carry prose around the code
 DEFAULT_KS = (1, 10)
@@ -234,10 +235,6 @@ async def run_instruct_eval(args: argparse.Namespace, command: str) -> dict[str,
 # --- reports -------------------------------------------------------------------
 
 
-def _fmt(x: float | None, spec: str = ".3f") -> str:
-    return "-" if x is None else format(x, spec)
-
-
 def summary_table(report: dict[str, Any]) -> str:
     s = report["summary"]
     ks = list(s["pass_at_k"])
@@ -246,7 +243,7 @@ def summary_table(report: dict[str, Any]) -> str:
     row = [report["benchmark"], report["server"]["model"], str(s["samples_per_problem"]),
            *(f"{s['pass_at_k'][k]:.3f}" for k in ks), f"{s['problems_solved']}/{s['problems']}",
            f"{s['passed']}/{s['completions']}", str(s["errors"]), str(s["timeouts"]), str(s["truncated"]),
-           _fmt(s["latency_p50_s"]), _fmt(s["latency_p95_s"])]
+           fmt(s["latency_p50_s"]), fmt(s["latency_p95_s"])]
     align = ["---"] * 2 + ["---:"] * (len(head) - 2)
     return "\n".join([
         "| " + " | ".join(head) + " |",
@@ -268,11 +265,6 @@ def _first_failure(result: dict[str, Any]) -> str:
         lines = [line for line in (c["stderr_tail"] or "").splitlines() if line.strip()]
         return lines[-1] if lines else f"{c['status']} (exit {c['returncode']})"
     return ""
-
-
-def _cell(text: str, width: int = 120) -> str:
-    shown = text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", "\\n")
-    return shown if len(shown) <= width else shown[:width - 3] + "..."
 
 
 def markdown_report(report: dict[str, Any]) -> str:
@@ -306,20 +298,9 @@ def markdown_report(report: dict[str, Any]) -> str:
                   "| problem | passed | statuses | first failure |", "|---|---:|---|---|"]
         for r in missed:
             statuses = ", ".join(f"{n} {s}" for s, n in sorted(Counter(r["statuses"]).items()))
-            lines.append(f"| {r['task_id']} | {r['c']}/{r['n']} | {statuses} | `{_cell(_first_failure(r))}` |")
+            lines.append(f"| {r['task_id']} | {r['c']}/{r['n']} | {statuses} | `{md_cell(_first_failure(r))}` |")
         lines.append("")
     return "\n".join(lines)
-
-
-def write_reports(report: dict[str, Any], out: Path) -> Path:
-    """Write the JSON report to `out` and the Markdown one beside it; return the latter's path."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    md = out.with_suffix(".md")
-    if md == out:  # --out report.md: keep both files
-        md = out.with_name(out.name + ".md")
-    out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    md.write_text(markdown_report(report), encoding="utf-8")
-    return md
 
 
 def instruct_command(args: argparse.Namespace) -> int:
@@ -327,7 +308,7 @@ def instruct_command(args: argparse.Namespace) -> int:
     command = shlex.join(["codefill", *argv]) if argv is not None else f"codefill eval {args.benchmark}"
     report = asyncio.run(run_instruct_eval(args, command))
     out = Path(args.out) if args.out else default_out(args.benchmark)
-    md = write_reports(report, out)
+    md = write_reports(report, out, markdown_report(report))
     print(summary_table(report))
     print(f"\nwrote {out}\nwrote {md}")
     s = report["summary"]

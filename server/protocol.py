@@ -192,6 +192,7 @@ class ModelCard(BaseModel):
     created: int
     owned_by: str = "codefill"
     root: str | None = None
+    parent: str | None = None  # a LoRA adapter's base model, as vLLM reports it
     max_model_len: int | None = None
 
 

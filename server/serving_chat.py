@@ -71,7 +71,7 @@ class ChatService:
 
     async def create(self, req: ChatCompletionRequest) -> ChatCompletionResponse | StreamingResponse:
         state = self.state
-        state.check_model(req.model)
+        lora = state.check_model(req.model)
         engine = state.require_ready()
         reject_unsupported(req.model_dump(), UNSUPPORTED_CHAT_FIELDS)
         ids = self._prompt_ids(req)
@@ -94,6 +94,7 @@ class ChatService:
                     top_p=req.top_p if req.top_p is not None else 1.0,
                     stop=stop_list(req.stop),
                     seed=None if req.seed is None else req.seed + i,
+                    lora=lora,
                 ),
                 f"{request_id}-{i}",
                 TextFilter(),

@@ -80,7 +80,7 @@ class CompletionsService:
 
     async def create(self, req: CompletionRequest) -> CompletionResponse | StreamingResponse:
         state = self.state
-        state.check_model(req.model)
+        lora = state.check_model(req.model)
         engine = state.require_ready()
         reject_unsupported(req.model_dump(), UNSUPPORTED_COMPLETION_FIELDS)
         stops = stop_list(req.stop)
@@ -101,6 +101,7 @@ class CompletionsService:
                     stop=stops,
                     stop_token_ids=job.stop_ids,
                     seed=None if req.seed is None else req.seed + j,
+                    lora=lora,
                 )
                 streams.append(
                     choice_stream(

@@ -23,6 +23,8 @@ class ServerConfig:
     default_temperature: float = 0.0
     api_keys: tuple[str, ...] = ()
     extra_model_names: tuple[str, ...] = field(default_factory=tuple)
+    # LoRA adapter name -> its folder; clients pick one with `model`, like a model of its own.
+    loras: dict[str, str] = field(default_factory=dict)
 
 
 class ServingState:
@@ -86,7 +88,7 @@ class ServingState:
 
     @property
     def model_names(self) -> tuple[str, ...]:
-        return (self.config.served_model_name, *self.config.extra_model_names)
+        return (self.config.served_model_name, *self.config.extra_model_names, *self.config.loras)
 
     def require_ready(self) -> Engine:
         if self.load_error is not None:
@@ -98,7 +100,10 @@ class ServingState:
             raise APIError(503, "the engine has failed and is not serving", code="engine_unavailable")
         return self.engine
 
-    def check_model(self, name: str) -> None:
+    def check_model(self, name: str) -> str | None:
+        """The LoRA adapter a request's `model` names (None: the base model); 404 for a name we do not serve."""
+        if name in self.config.loras:
+            return name
         if name not in self.model_names:
             raise APIError(
                 404,
@@ -106,6 +111,7 @@ class ServingState:
                 code="model_not_found",
                 param="model",
             )
+        return None
 
 
 def engine_error_to_api(exc: EngineError) -> APIError:

@@ -38,7 +38,7 @@ def create_engine(kind: str, model_path: str, **options: Any) -> Engine:
         return VllmEngine(model_path, **options)
     from model.engines.hf_engine import HfEngine
 
-    hf_options = {k: v for k, v in options.items() if k in ("max_model_len", "dtype", "device")}
+    hf_options = {k: v for k, v in options.items() if k in ("max_model_len", "dtype", "device", "loras")}
     return HfEngine(model_path, **hf_options)
 
 

@@ -37,6 +37,8 @@ class SamplingOptions:
     seed: int | None = None
     # Stop on EOS. False only for benchmarks that want fixed-length outputs.
     ignore_eos: bool = False
+    # The name of a LoRA adapter the engine was started with; None: the base model alone.
+    lora: str | None = None
 
 
 @dataclass

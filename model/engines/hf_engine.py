@@ -4,6 +4,11 @@ Requests are decoded round-robin, one token per request per turn, each with
 its own KV cache. That keeps every stream moving when several editors type at
 once (no head-of-line blocking) without a batching scheduler; throughput is
 not the point of this engine, correctness and availability are.
+
+LoRA adapters are loaded side by side into one peft model, and each forward
+names its request's adapter (peft's `adapter_names`, "__base__" for the base
+model), so no shared "active adapter" state can leak from one request into
+another's turn.
 """
 
 from __future__ import annotations
@@ -24,10 +29,12 @@ from model.engines.base import (
     EngineRequestError,
     SamplingOptions,
 )
+from model.engines.lora import LoraAdapter
 
 log = logging.getLogger("codefill.engine.hf")
 
 _REPLACEMENT = "\ufffd"
+_PEFT_BASE = "__base__"  # peft's name for "no adapter" in a forward's adapter_names
 
 
 @dataclass
@@ -60,8 +67,10 @@ class HfEngine(Engine):
         max_model_len: int | None = None,
         dtype: str = "auto",
         device: str | None = None,
+        loras: Sequence[LoraAdapter] = (),
     ) -> None:
         self._model_path = model_path
+        self._loras = {a.name: a for a in loras}
         self._max_model_len = max_model_len
         self._dtype = dtype
         self._device = device
@@ -105,6 +114,8 @@ class HfEngine(Engine):
             dtype = getattr(torch, self._dtype)
         self._tokenizer = AutoTokenizer.from_pretrained(self._model_path)
         self._model = AutoModelForCausalLM.from_pretrained(self._model_path, dtype=dtype)
+        if self._loras:
+            self._model = _with_adapters(self._model, list(self._loras.values()))
         self._model.to(device).eval()
         self._torch = torch
         self._device_name = device
@@ -115,7 +126,7 @@ class HfEngine(Engine):
             model_path=self._model_path,
             max_model_len=int(max_len),
             engine=self.name,
-            details={"dtype": str(dtype), "device": device},
+            details={"dtype": str(dtype), "device": device, "loras": sorted(self._loras)},
         )
         log.info("transformers engine ready: %s on %s", self._model_path, device)
 
@@ -136,6 +147,9 @@ class HfEngine(Engine):
             raise EngineError("the transformers engine is not running")
         if options.max_tokens < 1:
             raise EngineRequestError("max_tokens must be at least 1")
+        if options.lora is not None and options.lora not in self._loras:
+            raise EngineRequestError(f"unknown LoRA adapter {options.lora!r}; this engine serves "
+                                     f"{', '.join(sorted(self._loras)) or 'none'}")
         if len(prompt_token_ids) + options.max_tokens > self.info.max_model_len:
             raise EngineRequestError(
                 f"prompt ({len(prompt_token_ids)} tokens) + max_tokens ({options.max_tokens}) "
@@ -229,7 +243,8 @@ class HfEngine(Engine):
                 req.generator = torch.Generator(device="cpu").manual_seed(req.options.seed)
         else:
             input_ids = torch.tensor([[req.generated[-1]]], device=self._device_name)
-        out = self._model(input_ids=input_ids, past_key_values=req.past, use_cache=True)
+        extra = {"adapter_names": [req.options.lora or _PEFT_BASE]} if self._loras else {}
+        out = self._model(input_ids=input_ids, past_key_values=req.past, use_cache=True, **extra)
         req.past = out.past_key_values
         token = self._sample(out.logits[0, -1].float(), req)
         opts = req.options
@@ -294,6 +309,16 @@ class HfEngine(Engine):
             req.loop.call_soon_threadsafe(req.out.put_nowait, item)
         except RuntimeError:  # the request's event loop is gone; nobody is listening
             pass
+
+
+def _with_adapters(model: Any, adapters: list[LoraAdapter]) -> Any:
+    from peft import PeftModel
+
+    first, *rest = adapters
+    model = PeftModel.from_pretrained(model, first.path, adapter_name=first.name, is_trainable=False)
+    for adapter in rest:
+        model.load_adapter(adapter.path, adapter_name=adapter.name, is_trainable=False)
+    return model
 
 
 def _longest(stops: Sequence[str]) -> int:

@@ -3,13 +3,22 @@
 Continuous batching and prefix caching come from vLLM; this class only maps
 our contract onto it. The engine core runs in its own process, so a crash
 there shows up as `errored` on the client object, which `is_healthy` reads.
+
+LoRA adapters use vLLM's multi-LoRA: the engine starts with room for all of
+them in one batch, each gets a fixed integer id, and a request names its
+adapter with a LoRARequest. They are loaded at start, so a broken adapter
+fails `serve` instead of its first request. On vLLM's CPU build, base-model
+requests go through an all-zero adapter (see `write_identity_adapter`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from model.engines.base import (
@@ -20,7 +29,8 @@ from model.engines.base import (
     EngineRequestError,
     SamplingOptions,
 )
-from model.engines.vllm_env import apply_vllm_env_defaults, cpu_engine_defaults
+from model.engines.lora import IDENTITY_LORA_NAME, LoraAdapter, max_lora_rank, write_identity_adapter
+from model.engines.vllm_env import apply_vllm_env_defaults, cpu_engine_defaults, has_nvidia_gpu
 
 log = logging.getLogger("codefill.engine.vllm")
 
@@ -39,6 +49,9 @@ class VllmEngine(Engine):
         tensor_parallel_size: int = 1,
         max_num_seqs: int | None = None,
         extra_engine_args: dict[str, Any] | None = None,
+        loras: Sequence[LoraAdapter] = (),
+        max_lora_rank: int | None = None,
+        max_loras: int | None = None,
     ) -> None:
         self._model_path = model_path
         self._max_model_len = max_model_len
@@ -48,6 +61,12 @@ class VllmEngine(Engine):
         self._tp = tensor_parallel_size
         self._max_num_seqs = max_num_seqs
         self._extra = dict(extra_engine_args or {})
+        self._loras = {a.name: a for a in loras}
+        self._max_lora_rank = max_lora_rank
+        self._max_loras = max_loras
+        self._lora_requests: dict[str, Any] = {}
+        # The zero adapter base requests use on the CPU build (None: base requests carry no adapter).
+        self._identity_dir: Path | None = None
         self._llm: Any = None
         self._tokenizer: Any = None
         self._info: EngineInfo | None = None
@@ -87,25 +106,71 @@ class VllmEngine(Engine):
         if self._max_num_seqs is not None:
             kwargs["max_num_seqs"] = self._max_num_seqs
         kwargs.update(cpu_engine_defaults(self._dtype))
+        kwargs.update(self._lora_engine_args())
         kwargs.update(self._extra)
         args = AsyncEngineArgs(**kwargs)
         self._llm = AsyncLLM.from_engine_args(args)
         self._tokenizer = AutoTokenizer.from_pretrained(self._model_path)
+        await self._load_adapters()
         max_len = int(self._llm.model_config.max_model_len)
         self._info = EngineInfo(
             model_path=self._model_path,
             max_model_len=max_len,
             engine=self.name,
             details={"dtype": str(self._llm.model_config.dtype),
-                     "enforce_eager": bool(kwargs.get("enforce_eager", False))},
+                     "enforce_eager": bool(kwargs.get("enforce_eager", False)),
+                     "loras": sorted(self._loras)},
         )
         log.info("vLLM engine ready: %s (max_model_len=%d, dtype=%s)", self._model_path, max_len,
                  self._llm.model_config.dtype)
+
+    def _lora_engine_args(self) -> dict[str, Any]:
+        if not self._loras:
+            return {}
+        adapters = list(self._loras.values())
+        slots = len(adapters) + (0 if has_nvidia_gpu() else 1)  # + the identity adapter on CPU
+        max_loras = self._max_loras or slots
+        if not has_nvidia_gpu():
+            max_loras = max(max_loras, 2)  # base requests and one adapter can always share a batch
+        return {
+            "enable_lora": True,
+            "max_lora_rank": max_lora_rank(adapters, self._max_lora_rank),
+            "max_loras": max_loras,
+            # Every adapter stays in host memory: swapping one in for a request never reads the disk.
+            "max_cpu_loras": max(max_loras, slots),
+        }
+
+    async def _load_adapters(self) -> None:
+        from vllm.lora.request import LoRARequest
+
+        adapters = list(self._loras.items())
+        if adapters and not has_nvidia_gpu():
+            from model.paths import tmp_dir
+
+            self._identity_dir = Path(tempfile.mkdtemp(prefix="lora-identity-", dir=tmp_dir()))
+            write_identity_adapter(adapters[0][1], self._identity_dir)
+            adapters.append((IDENTITY_LORA_NAME, LoraAdapter(
+                name=IDENTITY_LORA_NAME, path=str(self._identity_dir), rank=adapters[0][1].rank, alpha=1.0,
+                target_modules=adapters[0][1].target_modules, base_model=None)))
+        for int_id, (name, adapter) in enumerate(adapters, start=1):
+            request = LoRARequest(lora_name=name, lora_int_id=int_id, lora_path=adapter.path)
+            try:
+                await self._llm.add_lora(request)
+            except Exception as exc:  # noqa: BLE001 - vLLM's own message is the useful part
+                self._llm.shutdown()
+                self._llm = None
+                raise EngineError(
+                    f"vLLM could not load LoRA adapter {adapter.name!r} from {adapter.path}: {exc}"
+                ) from exc
+            self._lora_requests[name] = request
 
     async def shutdown(self) -> None:
         if self._llm is not None:
             self._llm.shutdown()
             self._llm = None
+        if self._identity_dir is not None:
+            shutil.rmtree(self._identity_dir, ignore_errors=True)
+            self._identity_dir = None
 
     def _sampling_params(self, options: SamplingOptions) -> Any:
         from vllm import SamplingParams
@@ -142,12 +207,20 @@ class VllmEngine(Engine):
             raise EngineError("engine not started")
         if self._llm.errored:
             raise EngineError("the vLLM engine process has failed")
+        if options.lora is None:
+            lora_request = self._lora_requests.get(IDENTITY_LORA_NAME)
+        else:
+            lora_request = self._lora_requests.get(options.lora) if options.lora in self._loras else None
+            if lora_request is None:
+                raise EngineRequestError(f"unknown LoRA adapter {options.lora!r}; this engine serves "
+                                         f"{', '.join(sorted(self._loras)) or 'none'}")
         params = self._sampling_params(options)
         prompt_tokens = len(prompt_token_ids)
         completion_tokens = 0
         self._in_flight.add(request_id)
         try:
-            stream = self._llm.generate(self._engine_input(prompt_token_ids), params, request_id)
+            stream = self._llm.generate(self._engine_input(prompt_token_ids), params, request_id,
+                                        lora_request=lora_request)
             async for out in stream:
                 completion = out.outputs[0] if out.outputs else None
                 text = completion.text if completion else ""

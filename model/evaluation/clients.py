@@ -19,13 +19,14 @@ first chunk that carries non-empty text, i.e. the first text a user would see).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+
+from model.openai_http import StreamError, api_root, auth_headers, error_message, sse_chunks
 
 DEFAULT_TIMEOUT_S = 300.0
 
@@ -68,28 +69,8 @@ class CompletionResult:
     model: str | None
 
 
-def api_root(base_url: str) -> str:
-    """`http://h:p`, `http://h:p/` and `http://h:p/v1` all give `http://h:p/v1`."""
-    root = base_url.rstrip("/")
-    if not root.endswith("/v1"):
-        root += "/v1"
-    return root
-
-
 def _headers(api_key: str | None) -> dict[str, str]:
-    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
-
-
-def _error_message(resp_text: str) -> str:
-    try:
-        err = json.loads(resp_text).get("error")
-        if isinstance(err, dict) and err.get("message"):
-            return str(err["message"])
-        if isinstance(err, str):
-            return err
-    except (ValueError, AttributeError):
-        pass
-    return resp_text[:500]
+    return auth_headers(api_key)
 
 
 class _Client:
@@ -119,7 +100,7 @@ async def list_models(
     async with _Client(client, timeout) as c:
         resp = await c.get(f"{api_root(base_url)}/models", headers=_headers(api_key), timeout=timeout)
     if resp.status_code != 200:
-        raise CompletionError(f"GET /v1/models: {resp.status_code} {_error_message(resp.text)}",
+        raise CompletionError(f"GET /v1/models: {resp.status_code} {error_message(resp.text)}",
                               resp.status_code, resp.text)
     return list(resp.json().get("data") or [])
 
@@ -152,7 +133,7 @@ async def post_completion(
             resp = await c.post(url, json=body, headers=headers, timeout=timeout)
             latency = time.perf_counter() - start
             if resp.status_code != 200:
-                raise CompletionError(f"POST /v1/completions: {resp.status_code} {_error_message(resp.text)}",
+                raise CompletionError(f"POST /v1/completions: {resp.status_code} {error_message(resp.text)}",
                                       resp.status_code, resp.text)
             data = resp.json()
             choice = (data.get("choices") or [{}])[0]
@@ -174,30 +155,25 @@ async def post_completion(
         async with c.stream("POST", url, json=body, headers=headers, timeout=timeout) as resp:
             if resp.status_code != 200:
                 text = (await resp.aread()).decode("utf-8", errors="replace")
-                raise CompletionError(f"POST /v1/completions: {resp.status_code} {_error_message(text)}",
+                raise CompletionError(f"POST /v1/completions: {resp.status_code} {error_message(text)}",
                                       resp.status_code, text)
-            async for line in resp.aiter_lines():
-                if not line.startswith("data:"):
-                    continue
-                payload = line[5:].strip()
-                if payload == "[DONE]":
-                    break
-                chunk = json.loads(payload)
-                if "error" in chunk:
-                    raise CompletionError(f"stream error: {_error_message(payload)}", None, payload)
-                model = chunk.get("model") or model
-                for choice in chunk.get("choices") or []:
-                    if choice.get("index", 0) != 0:
-                        continue
-                    piece = choice.get("text") or ""
-                    if piece:
-                        if ttft is None:
-                            ttft = time.perf_counter() - start
-                        parts.append(piece)
-                    if choice.get("finish_reason"):
-                        finish = choice["finish_reason"]
-                if chunk.get("usage"):
-                    usage = chunk["usage"]
+            try:
+                async for chunk in sse_chunks(resp.aiter_lines()):
+                    model = chunk.get("model") or model
+                    for choice in chunk.get("choices") or []:
+                        if choice.get("index", 0) != 0:
+                            continue
+                        piece = choice.get("text") or ""
+                        if piece:
+                            if ttft is None:
+                                ttft = time.perf_counter() - start
+                            parts.append(piece)
+                        if choice.get("finish_reason"):
+                            finish = choice["finish_reason"]
+                    if chunk.get("usage"):
+                        usage = chunk["usage"]
+            except StreamError as exc:
+                raise CompletionError(f"stream error: {exc}", None, None) from exc
         latency = time.perf_counter() - start
     return CompletionResult(
         text="".join(parts),
@@ -311,7 +287,7 @@ async def post_chat_completion(
         resp = await c.post(url, json=body, headers=_headers(api_key), timeout=timeout)
         latency = time.perf_counter() - start
     if resp.status_code != 200:
-        raise CompletionError(f"POST /v1/chat/completions: {resp.status_code} {_error_message(resp.text)}",
+        raise CompletionError(f"POST /v1/chat/completions: {resp.status_code} {error_message(resp.text)}",
                               resp.status_code, resp.text)
     data = resp.json()
     choice = (data.get("choices") or [{}])[0]

@@ -304,6 +304,21 @@ def test_module_import_and_alias_are_followed(tmp_path):
     assert "def parse_date(s):" in files["app/other.py"]
 
 
+def test_imports_are_found_while_a_half_typed_line_breaks_the_parse(tmp_path):
+    # `async with ` at the cursor makes tree-sitter wrap the whole module in one ERROR node.
+    write_tree(tmp_path, {
+        "app/__init__.py": "",
+        "app/session.py": "def open_session(url: str):\n    \"\"\"Open a session.\"\"\"\n    return url\n",
+    })
+    source = ("from app.session import open_session\n\n\nasync def main(url):\n"
+              "    session = open_session(url)\n    async with █\n")
+    text, line, character = split_cursor(source)
+    store = DocumentStore([str(tmp_path)])
+    doc = store.open((tmp_path / "main.py").as_uri(), "python", 1, text)
+    files = files_dict(ContextBuilder(store).build(doc.uri, line, character))
+    assert "def open_session(url: str):" in files["app/session.py"]
+
+
 def test_crossfile_pieces_fit_their_budget(python_workspace):
     store, doc, line, character = python_workspace
     for tokens in (0, 20, 60, 150, 400):
