@@ -80,6 +80,12 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     add_train_parser(sub)
 
 
+def _add_data(sub: argparse._SubParsersAction) -> None:
+    from server.data_cli import add_data_parser
+
+    add_data_parser(sub)
+
+
 def _add_lsp(sub: argparse._SubParsersAction) -> None:
     from lsp.cli import add_lsp_parser  # the language server never imports server code; only registered here
 
@@ -176,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bench(sub)
     _add_lsp(sub)
     _add_train(sub)
+    _add_data(sub)
     return parser
 
 

@@ -26,7 +26,7 @@ _FIELDS = {
     "precision": "precision", "gradient_checkpointing": "gradient_checkpointing",
     "decontaminate": "decontaminate", "max_examples_per_file": "max_examples_per_file",
     "save_every": "save_every", "keep_checkpoints": "keep_checkpoints", "eval_limit": "eval_limit",
-    "eval_batch_size": "eval_batch_size", "run_eval": "run_eval", "merge": "merge",
+    "eval_batch_size": "eval_batch_size", "run_eval": "run_eval", "merge": "merge", "instruct": "instruct",
 }
 
 EPILOG = """\
@@ -36,6 +36,10 @@ examples:
 
   # a run that was interrupted continues at its last checkpoint
   codefill train ./my-repo --out adapters/my-repo --resume
+
+  # instruction tuning on chat data that `codefill data instruct` wrote
+  codefill train data/my-repo-instruct.jsonl --instruct --out adapters/my-repo-chat
+  codefill serve --lora my-repo-chat=adapters/my-repo-chat
 
   # several GPUs (accelerate's own launcher; DeepSpeed ZeRO-3 or FSDP configs ship with codefill)
   accelerate launch --config_file model/training/configs/deepspeed_zero3.yaml \\
@@ -53,7 +57,12 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("repo", help="the repository to learn from (a git checkout: .gitignore is honoured)")
+    p.add_argument("repo", metavar="REPO_OR_DATA",
+                   help="the repository to learn from (a git checkout: .gitignore is honoured); with --instruct, "
+                        "a JSON Lines file of chat messages")
+    p.add_argument("--instruct", action="store_true", default=None,
+                   help="supervised fine-tuning on dialogues ({\"messages\": [...]} per line) with the model's chat "
+                        "template, the loss on the assistant turns only")
     p.add_argument("--out", required=True, help="folder for the adapter, checkpoints, data and reports")
     p.add_argument("--model", default=None, help="base model as for `serve` (default: the embedded model)")
     p.add_argument("--fim-template", default=None, help="FIM prompt family (default: detected from the tokenizer)")
@@ -116,8 +125,18 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     given: dict[str, Any] = {field: getattr(args, dest) for dest, field in _FIELDS.items()
                              if getattr(args, dest) is not None}
     repo = Path(args.repo).expanduser()
-    if not repo.is_dir():
-        raise ValueError(f"{args.repo} is not a folder; pass the repository to train on")
+    instruct = bool(args.instruct)
+    if args.resume and args.instruct is None:
+        from model.training.train_config import CONFIG_FILE
+
+        saved_path = Path(args.out).expanduser() / CONFIG_FILE
+        instruct = saved_path.is_file() and TrainConfig.load(saved_path.parent).instruct
+    if instruct and not repo.is_file():
+        raise ValueError(f"--instruct trains on a JSON Lines file of chat messages (`codefill data instruct` "
+                         f"writes one); {args.repo} is not a file")
+    if not instruct and not repo.is_dir():
+        hint = "; for chat data add --instruct" if repo.is_file() and repo.suffix in (".jsonl", ".json") else ""
+        raise ValueError(f"{args.repo} is not a folder; pass the repository to train on{hint}")
     out = str(Path(args.out).expanduser().resolve())
     if args.resume:
         from model.training.train_config import CONFIG_FILE
@@ -151,13 +170,19 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"trained {result.state.step} steps in {result.state.seconds:.0f} s; report: {out / 'train-report.md'}")
     if result.eval_before and result.eval_after:
         b, a = result.eval_before, result.eval_after
-        print(f"held-out FIM exact match {100 * b.exact_match:.1f}% -> {100 * a.exact_match:.1f}% "
-              f"({100 * (a.exact_match - b.exact_match):+.1f} points); middle loss {b.mean_loss:.3f} -> "
-              f"{a.mean_loss:.3f} on {a.n} examples")
-    name = Path(config.repo).name
+        if config.instruct:
+            print(f"held-out assistant-turn loss {b.mean_loss:.3f} -> {a.mean_loss:.3f} on {a.n} dialogues")
+        else:
+            print(f"held-out FIM exact match {100 * b.exact_match:.1f}% -> {100 * a.exact_match:.1f}% "
+                  f"({100 * (a.exact_match - b.exact_match):+.1f} points); middle loss {b.mean_loss:.3f} -> "
+                  f"{a.mean_loss:.3f} on {a.n} examples")
+    name = Path(config.repo).stem if config.instruct else Path(config.repo).name
     model_flag = f" --model {config.model}" if config.model else ""
     if config.full:
         print(f"serve it: codefill serve --model {out}")
+    elif trainer.added_tokens:
+        print(f"the adapter adds tokens ({', '.join(trainer.added_tokens)}), which multi-LoRA serving cannot; "
+              f"serve the merged model: codefill serve --model {out / 'merged'}")
     else:
         print(f"serve it: codefill serve{model_flag} --lora {name}={out}")
     if result.merged is not None:

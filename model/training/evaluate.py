@@ -193,7 +193,9 @@ def evaluate(
     held_out_examples: int | None = None,
     accelerator: Any = None,
     show_progress: bool = True,
+    generate: bool = True,
 ) -> EvalResult:
+    """Score `examples`; `generate=False` gives the loss alone (chat answers have no single right text)."""
     import torch
 
     start = time.perf_counter()
@@ -215,7 +217,7 @@ def evaluate(
                 # so that every process runs the same forward passes.
                 batch = mine[r] if r < len(mine) else (mine[-1] if mine else batches[0])
                 scored = _score_batch(model, tokenizer, [examples[i] for i in batch], stop_ids, pad_id, device,
-                                      accelerator)
+                                      accelerator, generate)
                 if r < len(mine):
                     for i, row in zip(batch, scored):
                         row.index = i
@@ -228,7 +230,8 @@ def evaluate(
         rows = gather_object(rows)
     rows = sorted({r.index: r for r in rows}.values(), key=lambda r: r.index)
     return EvalResult(label=label, rows=rows, seconds=time.perf_counter() - start,
-                      held_out_examples=held_out_examples if held_out_examples is not None else len(examples))
+                      held_out_examples=held_out_examples if held_out_examples is not None else len(examples),
+                      details={} if generate else {"generated": False})
 
 
 def eval_batches(examples: Sequence[Example], batch_size: int) -> list[list[int]]:
@@ -258,7 +261,7 @@ def _pad_id(tokenizer: Any) -> int:
 
 def _score_batch(
     model: Any, tokenizer: Any, batch: list[Example], stop_ids: set[int], pad_id: int, device: Any,
-    accelerator: Any,
+    accelerator: Any, generate: bool = True,
 ) -> list[EvalRow]:
     import torch
     import torch.nn.functional as F
@@ -287,6 +290,10 @@ def _score_batch(
     logits = out.logits.float()
     losses = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE_INDEX,
                              reduction="none").reshape(n, width_t).sum(-1)
+    if not generate:
+        return [EvalRow(index=-1, path=e.path, kind=e.kind, exact=False, loss=float(losses[row]),
+                        tokens=len(targets[row]), middle=e.middle or "", generated="", stopped="skipped")
+                for row, e in enumerate(batch)]
     cache = out.past_key_values
     cache.crop(-width_t)  # back to the prompt alone
 
@@ -352,6 +359,8 @@ def comparison_markdown(before: EvalResult | None, after: EvalResult | None, tit
     if not results:
         return ""
     n = results[0].n
+    if results[0].details.get("generated") is False:
+        return _loss_only_markdown(before, after, title)
     lines = [f"# {title}" if title else "# Held-out evaluation", ""]
     lines.append(f"{n} held-out FIM examples (of {results[0].held_out_examples}) from files the model never "
                  "trained on; greedy, the server's stop tokens, middle compared after stripping whitespace.")
@@ -390,5 +399,21 @@ def comparison_markdown(before: EvalResult | None, after: EvalResult | None, tit
         change = f"{100 * (a['exact_match'] - b['exact_match']):+.1f} points" if a and b else "-"
         lines.append(f"| exact match, {kind} ({count:.0f}) | {bt} | {at} | {change} |")
     seconds = " / ".join(f"{r.label} {r.seconds:.0f} s" for r in results)
+    lines += ["", f"Evaluation time: {seconds}.", ""]
+    return "\n".join(lines)
+
+
+def _loss_only_markdown(before: EvalResult | None, after: EvalResult | None, title: str) -> str:
+    first = before or after
+    assert first is not None
+    lines = [f"# {title}" if title else "# Held-out evaluation", "",
+             f"{first.n} held-out dialogues (of {first.held_out_examples}) the model never trained on; the loss of "
+             "each one's last assistant turn, teacher-forced.", "",
+             "| metric | before | after | change |", "|---|---:|---:|---:|"]
+    b = f"{before.mean_loss:.3f}" if before else "-"
+    a = f"{after.mean_loss:.3f}" if after else "-"
+    change = f"{after.mean_loss - before.mean_loss:+.3f}" if before and after else "-"
+    lines.append(f"| mean assistant-turn loss (nats/token) | {b} | {a} | {change} |")
+    seconds = " / ".join(f"{r.label} {r.seconds:.0f} s" for r in (before, after) if r is not None)
     lines += ["", f"Evaluation time: {seconds}.", ""]
     return "\n".join(lines)

@@ -68,9 +68,13 @@ def _linear_leaves(model: Any) -> list[str]:
     return sorted({name.rsplit(".", 1)[-1] for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)})
 
 
-def peft_lora_config(settings: LoraSettings) -> Any:
+def peft_lora_config(settings: LoraSettings, trainable_token_ids: Sequence[int] = ()) -> Any:
+    """`trainable_token_ids`: embedding rows that train too (tokens added for a chat template)."""
     from peft import LoraConfig, TaskType
 
+    extra: dict[str, Any] = {}
+    if trainable_token_ids:
+        extra["trainable_token_indices"] = {"embed_tokens": [int(i) for i in trainable_token_ids]}
     return LoraConfig(
         task_type=TaskType.CAUSAL_LM,
         r=settings.rank,
@@ -78,4 +82,5 @@ def peft_lora_config(settings: LoraSettings) -> Any:
         lora_dropout=settings.dropout,
         target_modules=list(settings.target_modules),
         bias="none",
+        **extra,
     )

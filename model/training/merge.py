@@ -27,11 +27,16 @@ def merge_adapter(base_path: str, adapter_dir: str | os.PathLike[str], out_dir: 
         shutil.rmtree(tmp)
     base_dtype = _config_dtype(AutoConfig.from_pretrained(base_path))
     model = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32)
+    # An adapter trained with added tokens (a chat template the base lacked) ships its tokenizer.
+    tokenizer_path = adapter_dir if (Path(adapter_dir) / "tokenizer_config.json").is_file() else base_path
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_path))
+    if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
+        model.resize_token_embeddings(len(tokenizer), mean_resizing=False)  # the adapter holds the new rows
     model = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
     model = model.to(base_dtype)
     model.config.dtype = base_dtype
     model.save_pretrained(str(tmp))
-    AutoTokenizer.from_pretrained(base_path).save_pretrained(str(tmp))
+    tokenizer.save_pretrained(str(tmp))
     if out.exists():
         shutil.rmtree(out)
     os.replace(tmp, out)

@@ -42,7 +42,9 @@ def prepare_run_data(config: TrainConfig, tokenizer: Any, accelerator: Any, *, r
     """Build (main process) or read the run's examples; `reuse` reads what an earlier session wrote."""
     folder = data_dir(config.out)
     summary = ""
-    if not (reuse and has_data(config.out)) and accelerator.is_main_process:
+    if not (reuse and has_data(config.out)) and accelerator.is_main_process and config.instruct:
+        summary = _write_chat_data(config, tokenizer, folder)
+    elif not (reuse and has_data(config.out)) and accelerator.is_main_process:
         report = build_dataset(
             config.repo, tokenizer, config.fim_template, seq_len=config.seq_len, fim_rate=config.fim_rate,
             holdout_fraction=config.holdout, seed=config.seed, decontaminate=config.decontaminate,
@@ -56,6 +58,10 @@ def prepare_run_data(config: TrainConfig, tokenizer: Any, accelerator: Any, *, r
     counts = json.loads((folder / REPORT_FILE).read_text(encoding="utf-8"))
     train = read_examples(folder / TRAIN_FILE)
     held_out = read_examples(folder / EVAL_FILE)
+    if not train and config.instruct:
+        c = counts.get("counts", {})
+        raise ValueError(f"{config.repo} gave no training dialogues ({c.get('dialogues', 0)} read, dropped: "
+                         f"{c.get('dropped') or 'none'}; see {folder / REPORT_FILE})")
     if not train:
         files = counts.get("counts", {}).get("files", {})
         raise ValueError(
@@ -65,3 +71,19 @@ def prepare_run_data(config: TrainConfig, tokenizer: Any, accelerator: Any, *, r
     return RunData(train=train, eval=held_out, template=counts["template"], report=counts,
                    summary=summary or f"dataset read from {folder}: {len(train)} training, {len(held_out)} "
                                       "held-out examples")
+
+
+def _write_chat_data(config: TrainConfig, tokenizer: Any, folder: Path) -> str:
+    """The chat dialogues as examples (the tokenizer already carries its chat template), written like FIM data."""
+    from model.training.chat_examples import build_chat_dataset, read_dialogues
+    from model.training.fim_examples import write_examples
+
+    dataset = build_chat_dataset(read_dialogues(config.repo), tokenizer, seq_len=config.seq_len,
+                                 holdout_fraction=config.holdout, seed=config.seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_examples(folder / TRAIN_FILE, dataset.train)
+    write_examples(folder / EVAL_FILE, dataset.eval)
+    tmp = folder / (REPORT_FILE + ".tmp")
+    tmp.write_text(json.dumps(dataset.report(), indent=1) + "\n", encoding="utf-8")
+    tmp.replace(folder / REPORT_FILE)
+    return dataset.summary()

@@ -30,7 +30,7 @@ RESUMABLE_CHANGES = frozenset({
 
 @dataclass(frozen=True)
 class TrainConfig:
-    repo: str
+    repo: str  # the repository; with `instruct`, the JSON Lines file of chat messages
     out: str
     model: str | None = None  # as the user named it (None: the embedded model)
     fim_template: str | None = None  # None: detected from the tokenizer, as the server does
@@ -61,6 +61,8 @@ class TrainConfig:
     eval_limit: int | None = None  # held-out examples scored before and after (None: all)
     eval_batch_size: int = 8
     merge: bool = False
+    # Supervised fine-tuning on chat dialogues (`codefill data instruct` writes them) instead of FIM.
+    instruct: bool = False
     progress: bool = True
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes kept with the run
 

@@ -81,8 +81,14 @@ def report_markdown(report: dict[str, Any], eval_before: EvalResult | None, eval
                      "over the last tenth of the steps")
     if t["resumed_from_steps"]:
         lines.append(f"- resumed at step(s) {', '.join(map(str, t['resumed_from_steps']))}")
-    examples = report["data"].get("counts", {}).get("examples", {})
-    if examples:
+    counts = report["data"].get("counts", {})
+    examples = counts.get("examples", {})
+    if report["data"].get("template") == "chat":
+        dropped = ", ".join(f"{n} {why}" for why, n in counts.get("dropped", {}).items()) or "none"
+        lines.append(f"- data: {counts.get('dialogues', 0)} dialogues, {counts.get('train', 0)} training "
+                     f"({counts.get('train_target_tokens', 0):,} assistant tokens), {counts.get('eval', 0)} held "
+                     f"out; dropped: {dropped}")
+    elif examples:
         tr, ev = examples.get("train", {}), examples.get("eval", {})
         lines.append(f"- data: {tr.get('total', 0)} training examples ({tr.get('target_tokens', 0):,} labelled "
                      f"tokens), {ev.get('total', 0)} held-out examples")

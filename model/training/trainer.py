@@ -92,6 +92,7 @@ class Trainer:
         self.command = command
         self.out = Path(config.out).expanduser().resolve()
         self._say = say or (lambda line: print(line, file=sys.stderr, flush=True))
+        self.added_tokens: list[str] = []  # special tokens added to the tokenizer (chat data, no chat template)
 
     def say(self, line: str) -> None:
         if not self.accelerator.is_main_process:
@@ -138,7 +139,7 @@ class Trainer:
         data = prepare_run_data(config, tokenizer, accelerator, reuse=self.resume and has_data(self.out))
         self.say(data.summary)
 
-        model = self._load_model(model_path)
+        model = self._load_model(model_path, tokenizer)
         trainable = [p for p in model.parameters() if p.requires_grad]
         # ZeRO-3 builds the model already sharded: a parameter's own numel is then 0, ds_numel is its size.
         self.trainable_parameters = sum(getattr(p, "ds_numel", p.numel()) for p in trainable)
@@ -162,7 +163,8 @@ class Trainer:
         store = CheckpointStore(self.out, keep=config.keep_checkpoints)
         state = self._restore(store, total_steps)
 
-        stop_ids = end_token_ids(accelerator.unwrap_model(model), tokenizer, _template(data.template))
+        stop_ids = set() if config.instruct else \
+            end_token_ids(accelerator.unwrap_model(model), tokenizer, _template(data.template))
         eval_set = select_examples(data.eval, config.eval_limit, config.seed) if config.run_eval else []
         if config.run_eval and not eval_set:
             self.say("no held-out examples (the repository is too small, or --holdout 0): evaluation skipped")
@@ -179,7 +181,7 @@ class Trainer:
             self._save_final(model, tokenizer)
             eval_after = self._eval_after(model, tokenizer, eval_set, stop_ids, len(data.eval), eval_before)
         self._write_outputs(state, data, eval_before, eval_after)
-        if finished and config.merge and not config.full and accelerator.is_main_process:
+        if finished and (config.merge or self.added_tokens) and not config.full and accelerator.is_main_process:
             self.say(f"merging the adapter into {model_path} ...")
             merged = merge_adapter(model_path, self.out, self.out / MERGED_SUBDIR)
             self.say(f"merged model: {merged}")
@@ -198,9 +200,17 @@ class Trainer:
         # The main process prepares (assembles, converts) the model once; the others find it ready.
         with self.accelerator.main_process_first():
             resolved = resolve_model(self.config.model, progress=self.config.progress)
-        return resolved.path_or_id, AutoTokenizer.from_pretrained(resolved.path_or_id)
+        tokenizer = AutoTokenizer.from_pretrained(resolved.path_or_id)
+        if self.config.instruct:
+            from model.training.chat_examples import ensure_chat_template
 
-    def _load_model(self, model_path: str) -> Any:
+            self.added_tokens = ensure_chat_template(tokenizer)
+            if self.added_tokens:
+                self.say(f"the tokenizer has no chat template: using ChatML's, with {', '.join(self.added_tokens)} "
+                         "added as special tokens (the embeddings grow to match)")
+        return resolved.path_or_id, tokenizer
+
+    def _load_model(self, model_path: str, tokenizer: Any) -> Any:
         import torch
         from transformers import AutoModelForCausalLM
 
@@ -209,6 +219,12 @@ class Trainer:
         # may be stored in bf16, which halves its memory.
         dtype = torch.float32 if config.full else self.precision.frozen_weights_dtype()
         model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype)
+        new_token_ids: list[int] = []
+        if self.added_tokens:
+            from model.training.chat_examples import resize_for_tokenizer
+
+            resize_for_tokenizer(model, tokenizer)
+            new_token_ids = tokenizer.convert_tokens_to_ids(self.added_tokens)
         if config.gradient_checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
             model.config.use_cache = False
@@ -219,7 +235,8 @@ class Trainer:
 
         settings = config.lora_settings()
         check_target_modules(model, settings.target_modules)
-        model = get_peft_model(model, peft_lora_config(settings))
+        # Added tokens start untrained: their embedding rows (and the tied head's) train beside the adapter.
+        model = get_peft_model(model, peft_lora_config(settings, trainable_token_ids=new_token_ids))
         model.train()
         return model
 
@@ -264,13 +281,12 @@ class Trainer:
             return None
         result = evaluate(model, tokenizer, eval_set, stop_ids=stop_ids, batch_size=self.config.eval_batch_size,
                           label="after", held_out_examples=held_out, accelerator=self.accelerator,
-                          show_progress=self.config.progress)
+                          show_progress=self.config.progress, generate=not self.config.instruct)
         if self.accelerator.is_main_process:
             result.write(self.out / EVAL_AFTER)
             title = f"codefill train: {Path(self.config.repo).name}"
             (self.out / EVAL_TABLE).write_text(comparison_markdown(eval_before, result, title), encoding="utf-8")
-        self.say(f"after training: exact match {100 * result.exact_match:.1f}%, middle loss {result.mean_loss:.3f} "
-                 f"({result.seconds:.0f} s)")
+        self.say(f"after training: {self._scores(result)} ({result.seconds:.0f} s)")
         return result
 
     def _eval_before(self, model: Any, tokenizer: Any, eval_set: list, stop_ids: set[int],
@@ -282,12 +298,16 @@ class Trainer:
             return EvalResult.read(path)
         result = evaluate(model, tokenizer, eval_set, stop_ids=stop_ids, batch_size=self.config.eval_batch_size,
                           label="before", held_out_examples=held_out, accelerator=self.accelerator,
-                          show_progress=self.config.progress)
+                          show_progress=self.config.progress, generate=not self.config.instruct)
         if self.accelerator.is_main_process:
             result.write(path)
-        self.say(f"before training: exact match {100 * result.exact_match:.1f}% on {result.n} held-out middles, "
-                 f"middle loss {result.mean_loss:.3f} ({result.seconds:.0f} s)")
+        self.say(f"before training: {self._scores(result)} on {result.n} held-out examples ({result.seconds:.0f} s)")
         return result
+
+    def _scores(self, result: EvalResult) -> str:
+        if self.config.instruct:
+            return f"assistant-turn loss {result.mean_loss:.3f}"
+        return f"exact match {100 * result.exact_match:.1f}%, middle loss {result.mean_loss:.3f}"
 
     def _train_loop(self, model: Any, optimizer: Any, scheduler: Any, data: RunData, lengths: list[int],
                     state: TrainerState, store: CheckpointStore, until_step: int | None, tokenizer: Any) -> None:
@@ -384,6 +404,8 @@ class Trainer:
                 tokenizer.save_pretrained(str(self.out))
         else:
             unwrapped.save_pretrained(str(self.out), state_dict=state_dict, is_main_process=accelerator.is_main_process)
+            if self.added_tokens and accelerator.is_main_process:
+                tokenizer.save_pretrained(str(self.out))  # the merge needs the grown vocabulary
         accelerator.wait_for_everyone()
 
     def _plot(self, state: TrainerState, eval_before: EvalResult | None = None,

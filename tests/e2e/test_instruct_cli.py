@@ -1,0 +1,157 @@
+"""`codefill data instruct` end to end against a deterministic fake model server.
+
+The command runs as a separate process (`python -m server.data_cli`, the same
+parser `codefill data` registers), over a generated repository whose functions
+hit every seed filter, with a fake server whose answers make each response
+outcome and each evolution elimination happen a known number of times.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from model.instruct.sandbox import NetworkIsolationUnavailable, detect_isolation
+from tests.fakes import FakeServer
+from tests.instruct_fakes import MODEL, instruct_app, make_seed_repo, requests_of
+from tests.unit.test_instruct_seeds import _benchmark_file_functions
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _fallback_flag() -> list[str]:
+    try:
+        detect_isolation()
+        return []
+    except NetworkIsolationUnavailable:
+        return ["--allow-network-sandbox-fallback"]
+
+
+def cli(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "server.data_cli", "instruct", *args], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    return make_seed_repo(tmp_path_factory.mktemp("instruct-e2e") / "my-repo")
+
+
+def test_the_whole_pipeline(repo, tmp_path):
+    out = tmp_path / "data" / "my-repo-instruct.jsonl"
+    log: list[dict] = []
+    with FakeServer(instruct_app(log)) as server:
+        args = [str(repo), "--url", server.url, "--out", str(out), "--evolve", "2", "--responses", "2",
+                "--exec-timeout", "5", "--concurrency", "4", *_fallback_flag()]
+        done = cli(*args)
+        assert done.returncode == 0, done.stderr
+        first_log = list(log)
+
+        # Rerun: everything comes from the caches, nothing is asked again, the output is the same.
+        before = out.read_text()
+        again = cli(*args, "--no-progress")
+        assert again.returncode == 0, again.stderr
+    assert len(log) == len(first_log)
+    assert out.read_text() == before
+
+    # 12 seeds -> 12 instruction requests; 11 parse (garbled_pow does not);
+    # 2 rounds x 11 evolutions; (11 + 2 x 7 kept evolutions) x 2 responses.
+    assert requests_of(first_log) == {"instruction": 12, "evolution": 22, "response": 50}
+    assert {b["model"] for b in first_log} == {MODEL}
+    assert all("prompt" in b and "seed" in b for b in first_log)
+
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 19
+    for row in rows:
+        assert [m["role"] for m in row["messages"]] == ["user", "assistant"]
+        assert row["messages"][1]["content"].startswith("[Reasoning]")
+        assert "[Tests]" in row["messages"][1]["content"]
+        assert set(row["meta"]) >= {"id", "seed_id", "source", "concepts", "round", "method", "response_index"}
+    names = {row["messages"][0]["content"].split("`")[1] for row in rows}
+    assert names == {"ok_area", "ok_volume", "ok_histogram", "ok_fine", "mixed_mul",
+                     "ok_evosame", "ok_evosorry", "ok_evostop", "ok_evocopy"}
+    mixed = [r for r in rows if "`mixed_mul`" in r["messages"][0]["content"]]
+    assert [r["meta"]["response_index"] for r in mixed] == [1, 1, 1]  # the failing first response dropped
+    assert sorted(r["meta"]["round"] for r in rows) == [0] * 9 + [1] * 5 + [2] * 5
+
+    report = json.loads((tmp_path / "data" / "my-repo-instruct.report.json").read_text())
+    functions, undocumented = _benchmark_file_functions()
+    assert report["seeds"]["steps"] == {
+        "python_files": 7, "functions": 20 + functions, "no_docstring": 2 + undocumented, "unparseable": 1,
+        "trivial": 3, "too_long": 0, "exact_duplicates": 1, "near_duplicates": 1, "contaminated": 2, "seeds": 12}
+    assert report["seeds"]["contaminated_by_benchmark"] == {"humaneval": 1, "mbpp": 1}
+    assert report["instructions"] == {"asked": 12, "parsed": 11, "unparsed": 1}
+    assert [(r["attempted"], r["kept"], r["eliminated"]) for r in report["evolution"]["per_round"]] == [
+        (11, 7, {"no_change": 1, "sorry": 1, "stop_words": 1, "copied_template": 1})] * 2
+    assert report["evolution"]["eliminated"] == {"no_change": 2, "sorry": 2, "stop_words": 2, "copied_template": 2}
+    v = report["validation"]
+    assert v["outcomes"] == {"no_code": 0, "no_tests": 6, "passed": 35, "failed": 9, "timeout": 0, "memory": 0,
+                             "blocked": 0}
+    assert (v["responses"], v["run"], v["instructions"], v["instructions_kept"]) == (50, 44, 25, 19)
+    assert v["response_pass_rate"] == round(35 / 44, 4)
+    # round 0: 11 instructions x 2 responses, notests_sub's 2 not run; 4 ok lineages, 4 evo*, mixed's second pass
+    assert v["by_round"]["0"] == {"instructions": 11, "kept": 9, "run": 20, "passed": 17,
+                                  "response_pass_rate": round(17 / 20, 4)}
+    assert report["dataset"] == {"examples": 19, "contaminated": 0,
+                                 "contaminated_by_benchmark": {"humaneval": 0, "mbpp": 0},
+                                 "by_round": {"0": 9, "1": 5, "2": 5}}
+    assert report["requests"] == {"sent": 0, "cached": 84}  # the rerun's report
+    assert report["sandbox"]["network"] in ("namespace", "audit-hook-only")
+    md = (tmp_path / "data" / "my-repo-instruct.report.md").read_text()
+    assert "| near_duplicates | 1 |" in md and "response pass rate: 79.5%" in md
+    assert "examples -> " in done.stdout and "report:" in done.stdout
+    work = tmp_path / "data" / "my-repo-instruct.work"
+    assert {p.name for p in work.iterdir()} == {"seeds.jsonl", "dropped-seeds.jsonl", "instructions.jsonl",
+                                                "responses.jsonl", "executions.jsonl", "outcomes.jsonl"}
+
+
+def test_chat_api(repo, tmp_path):
+    out = tmp_path / "chat.jsonl"
+    log: list[dict] = []
+    with FakeServer(instruct_app(log)) as server:
+        done = cli(str(repo), "--url", server.url, "--out", str(out), "--api", "chat", "--limit", "4",
+                   "--responses", "1", "--evolve", "1", "--no-progress", "--system", "You write Python.",
+                   *_fallback_flag())
+    assert done.returncode == 0, done.stderr
+    assert log and all("messages" in b and "prompt" not in b for b in log)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rows and all(r["messages"][0] == {"role": "system", "content": "You write Python."} for r in rows)
+    report = json.loads((tmp_path / "chat.report.json").read_text())
+    assert report["seeds"]["selected"] == 4 and report["settings"]["api"] == "chat"
+
+
+def test_without_a_network_namespace_it_refuses_unless_allowed(repo, tmp_path):
+    """No `unshare` on PATH: refused before any request, unless the fallback is allowed (then a loud warning)."""
+    env = {**os.environ, "PATH": str(tmp_path / "empty-bin")}
+    log: list[dict] = []
+    with FakeServer(instruct_app(log)) as server:
+        refused = cli(str(repo), "--url", server.url, "--out", str(tmp_path / "x.jsonl"), env=env)
+        assert refused.returncode == 1
+        assert "no network namespace" in refused.stderr and "--allow-network-sandbox-fallback" in refused.stderr
+        assert log == [] and not (tmp_path / "x.jsonl").exists()
+
+        allowed = cli(str(repo), "--url", server.url, "--out", str(tmp_path / "x.jsonl"), "--limit", "2",
+                      "--responses", "1", "--no-progress", "--allow-network-sandbox-fallback", env=env)
+    assert allowed.returncode == 0, allowed.stderr
+    assert "WITHOUT a network namespace" in allowed.stderr
+    report = json.loads((tmp_path / "x.report.json").read_text())
+    assert report["sandbox"]["network"] == "audit-hook-only"
+
+
+def test_bad_arguments_are_refused(tmp_path):
+    assert cli(str(tmp_path / "missing"), "--url", "http://127.0.0.1:9", "--out", "x.jsonl").returncode == 1
+    assert cli(str(tmp_path), "--url", "u", "--out", "x", "--responses", "0").returncode == 2
+
+
+@pytest.mark.skipif("data" not in __import__("server.cli", fromlist=["x"]).build_parser()._subparsers
+                    ._group_actions[0].choices, reason="server/cli.py does not register `codefill data` yet")
+def test_codefill_data_is_registered():
+    from server.cli import build_parser
+
+    args = build_parser().parse_args(["data", "instruct", "repo", "--url", "u", "--out", "o", "--evolve", "2"])
+    assert args.evolve == 2 and args.func.__name__ == "run_data_instruct"
