@@ -136,28 +136,3 @@ def run_data_instruct(args: argparse.Namespace) -> int:
     print(f"report: {report_paths(config.out)[1]}")
     return 0
 
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m server.data_cli instruct ...`: the same command without going through `codefill`."""
-    import logging
-    import os
-
-    argv = sys.argv[1:] if argv is None else list(argv)
-    parser = argparse.ArgumentParser(prog="codefill")
-    add_data_parser(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
-    args = parser.parse_args(["data", *argv])
-    args.argv = ["data", *argv]
-    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        return 130
-    except Exception as exc:  # noqa: BLE001 - one clear line, as `codefill` prints
-        if os.environ.get("CODEFILL_DEBUG"):
-            raise
-        print(f"codefill: error: {exc}", file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

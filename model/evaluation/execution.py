@@ -49,6 +49,11 @@ class ExecutionResult:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict) -> ExecutionResult:
+        return cls(status=data["status"], returncode=data["returncode"], stderr_tail=data["stderr_tail"],
+                   duration_s=data["duration_s"])
+
 
 def build_program(prefix: str, completion: str, suffix: str, test: str, entry_point: str) -> str:
     """The text that is run: the filled-in code, then the tests, then the check call."""

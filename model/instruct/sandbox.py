@@ -53,7 +53,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
-from model.evaluation.execution import STDERR_TAIL_CHARS, _kill_group
+from model.evaluation.execution import STDERR_TAIL_CHARS, ExecutionResult, _kill_group
 
 log = logging.getLogger("codefill.instruct")
 
@@ -108,24 +108,8 @@ class Isolation:
                 "tried": list(self.tried)}
 
 
-@dataclass(frozen=True)
-class SandboxResult:
-    status: Status
-    returncode: int | None  # None when killed at the wall-clock limit
-    stderr_tail: str
-    duration_s: float
-
-    @property
-    def passed(self) -> bool:
-        return self.status == "passed"
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "SandboxResult":
-        return cls(status=data["status"], returncode=data["returncode"], stderr_tail=data["stderr_tail"],
-                   duration_s=data["duration_s"])
+# What one run gives: the same shape as a benchmark program's run (status, exit code, stderr's tail, time).
+SandboxResult = ExecutionResult
 
 
 # --------------------------------------------------------------------------- network namespaces

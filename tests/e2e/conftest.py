@@ -36,3 +36,15 @@ def tiny_server(request):
 @pytest.fixture(scope="session")
 def embedded_server(embedded_model_path):
     yield from _serve("--max-model-len", "4096")
+
+
+@pytest.fixture(scope="module")
+def fake_server():
+    """A fake FIM completion server (tests/lsp_fakes.py) for one module's language-server tests."""
+    from tests.fakes import FakeServer
+    from tests.lsp_fakes import FimFake
+
+    fim = FimFake()
+    with FakeServer(fim.app()) as server:
+        fim.url = server.url  # type: ignore[attr-defined]
+        yield fim

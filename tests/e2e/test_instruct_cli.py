@@ -1,6 +1,6 @@
 """`codefill data instruct` end to end against a deterministic fake model server.
 
-The command runs as a separate process (`python -m server.data_cli`, the same
+The command runs as a separate process (`python -m server.cli data`, the same
 parser `codefill data` registers), over a generated repository whose functions
 hit every seed filter, with a fake server whose answers make each response
 outcome and each evolution elimination happen a known number of times.
@@ -33,7 +33,7 @@ def _fallback_flag() -> list[str]:
 
 
 def cli(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "server.data_cli", "instruct", *args], cwd=REPO_ROOT,
+    return subprocess.run([sys.executable, "-m", "server.cli", "data", "instruct", *args], cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=timeout, env=env)
 
 

@@ -22,21 +22,12 @@ from tests.e2e.lsp_session import (
     stop_lsp,
     type_text,
 )
-from tests.fakes import FakeServer
 from tests.lsp_fakes import MODEL, FimFake
 
 ANSWER = "return a + b"
 SOURCE = "def add(a, b):\n    \n\nprint(add(1, 2))\n"
 BODY_LINE, BODY_COL = 1, 4  # the empty indented body of add()
 SLOW_TEXT = "x = 1  # " + "slow " * 200  # 250 chunks
-
-
-@pytest.fixture(scope="module")
-def fake_server():
-    fim = FimFake()
-    with FakeServer(fim.app()) as server:
-        fim.url = server.url  # type: ignore[attr-defined]
-        yield fim
 
 
 @pytest.fixture

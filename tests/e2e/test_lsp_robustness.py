@@ -25,7 +25,6 @@ from lsprotocol import types
 from pytest_lsp import LanguageClient
 
 from tests.e2e.lsp_session import complete, inline, start_lsp, stop_lsp
-from tests.fakes import FakeServer
 from tests.lsp_edits import MORE_SNIPPETS, apply_edit, index_of, random_change, random_position
 from tests.lsp_fakes import FimFake
 
@@ -36,14 +35,6 @@ MARGIN_S = 2.0
 # Big enough that the prefix and suffix windows hold a whole test document (~3.5 characters
 # a token), so the text the model is shown can be compared with the document itself.
 WHOLE_DOCUMENT_TOKENS = 131_072
-
-
-@pytest.fixture(scope="module")
-def fake_server():
-    fim = FimFake()
-    with FakeServer(fim.app()) as server:
-        fim.url = server.url  # type: ignore[attr-defined]
-        yield fim
 
 
 @pytest.fixture
