@@ -85,6 +85,19 @@ def _kill_group(proc: subprocess.Popen) -> None:
         pass
 
 
+def wait_or_kill(proc: subprocess.Popen, timeout_s: float) -> tuple[int | None, bool]:
+    """(exit code, whether it ran out of time): the process group is killed at the limit, and in
+    any case afterwards, so nothing the program started outlives it."""
+    try:
+        return proc.wait(timeout=timeout_s), False
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        proc.wait()
+        return None, True
+    finally:
+        _kill_group(proc)
+
+
 def _tail(path: str, chars: int) -> str:
     try:
         with open(path, "rb") as f:
@@ -138,15 +151,7 @@ def run_program(
                 preexec_fn=_limits(timeout_s, memory_limit_mb, file_limit_mb),
                 close_fds=True,
             )
-            try:
-                returncode: int | None = proc.wait(timeout=timeout_s)
-                timed_out = False
-            except subprocess.TimeoutExpired:
-                _kill_group(proc)
-                proc.wait()
-                returncode, timed_out = None, True
-            finally:
-                _kill_group(proc)  # anything the program left running
+            returncode, timed_out = wait_or_kill(proc, timeout_s)
         duration = time.monotonic() - start
         tail = _tail(stderr_path, stderr_tail_chars)
     if timed_out or returncode == -signal.SIGXCPU:

@@ -53,7 +53,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
-from model.evaluation.execution import STDERR_TAIL_CHARS, ExecutionResult, _kill_group
+from model.evaluation.execution import STDERR_TAIL_CHARS, ExecutionResult, wait_or_kill
 
 log = logging.getLogger("codefill.instruct")
 
@@ -445,15 +445,7 @@ def run_sandboxed(
                 cwd=tmp, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
                 start_new_session=True, preexec_fn=_limits(limits), close_fds=True,
             )
-        try:
-            returncode: int | None = proc.wait(timeout=limits.timeout_s)
-            timed_out = False
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            proc.wait()
-            returncode, timed_out = None, True
-        finally:
-            _kill_group(proc)  # anything the program left running
+        returncode, timed_out = wait_or_kill(proc, limits.timeout_s)
         duration = time.monotonic() - start
         tail = _read_tail(err, stderr_tail_chars)
     status = classify(returncode, timed_out, tail)
