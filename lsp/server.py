@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Generator, Mapping
 from importlib import metadata
@@ -40,6 +41,24 @@ class _Utf16Protocol(LanguageServerProtocol):
         if general is not None and general.position_encodings:
             general.position_encodings = None
         return (yield from super().lsp_initialize(params))
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams) -> Generator[Any, Any, None]:
+        """pygls updates its own copy of the document first, and its position codec clamps a
+        position past the end of a line by rewriting the params in place: to one character
+        *before* the end when the line is the last one, and by pygls's own line split
+        (which also breaks at form feed and U+2028), so the document store would apply
+        another edit than the client made. pygls gets a copy of the params; and should its
+        copy fail, the store (which does not use it) still gets the change."""
+        theirs = copy.deepcopy(params)
+        try:
+            for change in theirs.content_changes:
+                self.workspace.update_text_document(theirs.text_document, change)
+        except Exception:  # noqa: BLE001 - pygls's copy is only the fallback for resyncs
+            log.warning("pygls could not apply a change to %s", params.text_document.uri, exc_info=True)
+        handler = self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)
+        if handler is not None:
+            yield handler, (params,), None
 
 
 class CodefillLanguageServer(LanguageServer):

@@ -11,6 +11,7 @@ from tree_sitter_language_pack import get_parser
 
 from lsp.documents import DocumentStore, LineIndex, SyntaxDocument, uri_to_path
 from lsp.languages import language_for
+from tests.lsp_edits import SNIPPETS, apply_edit, line_count, random_change
 
 
 def partial(start: tuple[int, int], end: tuple[int, int], text: str) -> lsp_types.TextDocumentContentChangePartial:
@@ -30,57 +31,6 @@ def node_dump(node: Node, out: list | None = None) -> list:
     for child in node.children:
         node_dump(child, out)
     return out
-
-
-# --- an independent model of LSP edits: the text as UTF-16 code units ------------
-
-
-def utf16_line_bounds(text: str) -> list[tuple[int, int]]:
-    """(start, content end) of each LSP line, in UTF-16 code units."""
-    bounds = []
-    units = 0
-    start = 0
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        width = 2 if ord(ch) > 0xFFFF else 1
-        if ch == "\r" and i + 1 < len(text) and text[i + 1] == "\n":
-            bounds.append((start, units))
-            units += 2
-            i += 2
-            start = units
-            continue
-        if ch in "\r\n":
-            bounds.append((start, units))
-            units += 1
-            i += 1
-            start = units
-            continue
-        units += width
-        i += 1
-    bounds.append((start, units))
-    return bounds
-
-
-def utf16_offset(text: str, line: int, character: int) -> int:
-    bounds = utf16_line_bounds(text)
-    if line >= len(bounds):
-        return len(text.encode("utf-16-le")) // 2
-    start, end = bounds[line]
-    offset = start + min(character, end - start)
-    units = text.encode("utf-16-le")
-    if 0 < offset < len(units) // 2:
-        unit = int.from_bytes(units[2 * offset:2 * offset + 2], "little")
-        if 0xDC00 <= unit <= 0xDFFF:
-            offset -= 1  # inside a surrogate pair: before the character
-    return offset
-
-
-def apply_utf16(text: str, start: tuple[int, int], end: tuple[int, int], new: str) -> str:
-    s, e = utf16_offset(text, *start), utf16_offset(text, *end)
-    s, e = min(s, e), max(s, e)
-    units = text.encode("utf-16-le")
-    return (units[:2 * s] + new.encode("utf-16-le") + units[2 * e:]).decode("utf-16-le")
 
 
 # --- positions ---------------------------------------------------------------
@@ -176,8 +126,6 @@ def test_plain_text_documents_have_no_tree():
     assert doc.text == "hello world\n"
 
 
-SNIPPETS = ["x", "\n", "\r\n", "\r", "    ", "😀", "é", "(", ")", ":", "{", "}", '"""', "#", "",
-            "def g(a):\n    return a\n", "if x:\n\tpass\r\n", "ab\r\ncd", "ß😀\n"]
 SOURCES = {
     "python": 'import os\n\n\ndef f(a, b):\n    """Doc 😀."""\n    return a + b\r\n\nclass K:\n'
               '    x = "é"\n    def m(self):\n        return [1,\n                2]\n',
@@ -209,19 +157,36 @@ def test_random_edits_keep_text_and_tree_equal_to_fresh(language):
                     changes.append(whole(new_text))
                     expected = new_text
                     continue
-                line_count = len(utf16_line_bounds(expected))
-                start = (rng.randrange(line_count + 1), rng.randrange(14))
+                count = line_count(expected)
+                start = (rng.randrange(count + 1), rng.randrange(14))
                 end = (start[0] + rng.choice([0, 0, 1, 2]), rng.randrange(14))
                 if rng.random() < 0.5:
                     end = start
                 snippet = rng.choice(SNIPPETS)
                 changes.append(partial(start, end, snippet))
-                expected = apply_utf16(expected, start, end, snippet)
+                expected = apply_edit(expected, start, end, snippet)
             store.change(doc.uri, step + 2, changes)
             assert doc.text == expected, (seed, step)
             fresh = parser.parse(expected.encode("utf-8"))
             assert str(doc.tree.root_node) == str(fresh.root_node), (seed, step)
             assert node_dump(doc.tree.root_node) == node_dump(fresh.root_node), (seed, step)
+
+
+@pytest.mark.parametrize(("uri", "language_id"), [("file:///w/t.py", "python"), ("untitled:1", "klingon")])
+def test_random_edits_with_unusual_line_breaks_keep_the_text(uri, language_id):
+    """Form feed, U+2028 and NEL (line breaks for str.splitlines, not for LSP), positions past
+    line and document ends, ranges given end first: the text follows the edit log."""
+    for seed in range(20):
+        rng = random.Random(seed)
+        expected = "a\u2028b\x0cc\r\nsecond 🎉\rthird\x85x"
+        store = DocumentStore()
+        doc = store.open(uri, language_id, 1, expected)
+        for step in range(30):
+            start, end, new = random_change(rng, expected)
+            store.change(uri, step + 2, [partial(start, end, new)])
+            expected = apply_edit(expected, start, end, new)
+            assert doc.text == expected, (seed, step)
+        assert doc.line_count == line_count(expected)
 
 
 # --- recent edits ------------------------------------------------------------
