@@ -8,6 +8,7 @@ import os
 import sys
 
 from model.engines import ENGINE_KINDS
+from server import limits as _limits
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -40,7 +41,31 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--default-temperature", type=float, default=0.0,
                    help="temperature when a request sets none (default 0: greedy, what editors expect)")
     p.add_argument("--api-key", action="append", default=None,
-                   help="require `Authorization: Bearer KEY` (repeatable; env CODEFILL_API_KEY, comma-separated)")
+                   help="require `Authorization: Bearer KEY` on every endpoint but /health (repeatable; also "
+                        "env CODEFILL_API_KEY, comma-separated, and --api-key-file)")
+    p.add_argument("--api-key-file", action="append", default=None, metavar="FILE",
+                   help="read API keys from FILE, one per line, # starts a comment (repeatable); keeps keys "
+                        "out of the process list")
+    limits = p.add_argument_group("limits (0 turns a limit off)")
+    limits.add_argument("--max-body-bytes", type=_non_negative, default=_limits.DEFAULT_MAX_BODY_BYTES,
+                        help=f"largest request body; larger gets a 413 (default {_limits.DEFAULT_MAX_BODY_BYTES})")
+    limits.add_argument("--max-prompt-tokens", type=_non_negative, default=_limits.DEFAULT_MAX_PROMPT_TOKENS,
+                        help="most prompt tokens per request; more gets a 400, except FIM prompts, which are "
+                             "trimmed to it (default 0: the model's context window is the limit)")
+    limits.add_argument("--max-tokens-limit", type=_non_negative, default=_limits.DEFAULT_MAX_TOKENS_LIMIT,
+                        help="largest max_tokens a request may ask for; more gets a 400 "
+                             f"(default {_limits.DEFAULT_MAX_TOKENS_LIMIT})")
+    limits.add_argument("--max-n", type=_non_negative, default=_limits.DEFAULT_MAX_N,
+                        help="most completions one request may ask for (n times the number of prompts); more "
+                             f"gets a 400 (default {_limits.DEFAULT_MAX_N})")
+    limits.add_argument("--max-concurrent-per-key", type=_non_negative,
+                        default=_limits.DEFAULT_MAX_CONCURRENT_PER_KEY,
+                        help="completion requests one API key (or, without keys, one client address) may have "
+                             "in flight; more get a 429 with Retry-After "
+                             f"(default {_limits.DEFAULT_MAX_CONCURRENT_PER_KEY})")
+    p.add_argument("--restart-on-failure", action="store_true",
+                   help="if the engine dies (e.g. the vLLM engine process), start a new one in the background "
+                        "with backoff; /health says `restarting` meanwhile (default: stay unhealthy)")
     p.add_argument("--tensor-parallel-size", type=int, default=1, help="vLLM tensor parallelism (GPUs)")
     p.add_argument("--gpu-memory-utilization", type=float, default=None, help="vLLM GPU memory share")
     p.add_argument("--max-num-seqs", type=int, default=None, help="vLLM: most sequences in one batch")
@@ -92,11 +117,30 @@ def _add_lsp(sub: argparse._SubParsersAction) -> None:
     add_lsp_parser(sub)
 
 
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 (no limit) or more, got {value}")
+    return value
+
+
 def _api_keys(args: argparse.Namespace) -> tuple[str, ...]:
-    keys = list(args.api_key or [])
-    env = os.environ.get("CODEFILL_API_KEY", "")
-    keys += [k.strip() for k in env.split(",") if k.strip()]
-    return tuple(dict.fromkeys(keys))
+    from server.auth import collect_api_keys
+
+    return collect_api_keys(args.api_key, args.api_key_file)
+
+
+def _limits_from(args: argparse.Namespace) -> _limits.Limits:
+    return _limits.Limits(
+        max_body_bytes=args.max_body_bytes,
+        max_prompt_tokens=args.max_prompt_tokens,
+        max_tokens=args.max_tokens_limit,
+        max_n=args.max_n,
+        max_concurrent_per_key=args.max_concurrent_per_key,
+    )
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -108,6 +152,7 @@ def _serve(args: argparse.Namespace) -> int:
     from server.state import ServerConfig, ServingState
 
     log = logging.getLogger("codefill")
+    api_keys = _api_keys(args)  # before the model: a bad key file should fail at once, not after a conversion
     resolved = resolve_model(args.model, progress=True)
     served = args.served_model_name or resolved.served_name
     log.info("model %s (%s) served as %r", resolved.path_or_id, resolved.source, served)
@@ -123,21 +168,30 @@ def _serve(args: argparse.Namespace) -> int:
         engine_options["loras"] = loras
         if args.engine != "hf":
             engine_options.update(max_lora_rank=args.max_lora_rank, max_loras=args.max_loras)
-    engine = create_engine(args.engine, resolved.path_or_id, **engine_options)
+
+    def new_engine():  # also how --restart-on-failure replaces a dead engine: the same configuration
+        return create_engine(args.engine, resolved.path_or_id, **engine_options)
+
+    engine = new_engine()
     config = ServerConfig(
         served_model_name=served,
         model_path=resolved.path_or_id,
         fim_template=args.fim_template,
         fim_fallback=args.fim_fallback,
         default_temperature=args.default_temperature,
-        api_keys=_api_keys(args),
+        api_keys=api_keys,
+        limits=_limits_from(args),
+        restart_on_failure=args.restart_on_failure,
         loras={a.name: a.path for a in loras},
     )
     if args.fim_template:
         from model.templates.fim import get_fim_template
 
         get_fim_template(args.fim_template)  # fail now, not at the first request
-    app = build_app(ServingState(config, engine))
+    app = build_app(ServingState(config, engine, engine_factory=new_engine))
+    # The count, never the keys.
+    log.info("API keys: %s", f"{len(api_keys)} configured; every endpoint but /health needs one"
+             if api_keys else "none (the API is open; see --api-key-file)")
     log.info("listening on http://%s:%d (engine %s)", args.host, args.port, engine.name)
     uvicorn.run(
         app, host=args.host, port=args.port, log_level=args.log_level, access_log=False,
@@ -189,7 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
-    args.argv = argv  # the command line as given, for reports
+    from server.auth import redact_argv
+
+    args.argv = redact_argv(argv)  # the command line, for reports; never with a key in it
     level = getattr(args, "log_level", "info").upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("codefill.server")
@@ -29,6 +30,35 @@ _TYPES = {
     500: "server_error",
     503: "service_unavailable",
 }
+
+
+class ErrorObject(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    """OpenAI's error shape, as the OpenAPI schema documents it."""
+
+    error: ErrorObject
+
+
+# The error statuses the API answers with, for the OpenAPI schema.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "malformed body, unsupported field, or over a limit"},
+    401: {"model": ErrorResponse, "description": "missing or invalid API key (when keys are set)"},
+    404: {"model": ErrorResponse, "description": "unknown model"},
+    413: {"model": ErrorResponse, "description": "request body over --max-body-bytes"},
+    429: {"model": ErrorResponse, "description": "too many requests in flight for this key or client"},
+    503: {"model": ErrorResponse, "description": "the engine is loading, restarting or has failed"},
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI `responses` of a route that may fail with these statuses."""
+    return {status: ERROR_RESPONSES[status] for status in statuses}
 
 
 class APIError(Exception):
@@ -75,6 +105,10 @@ def _describe_validation(exc: RequestValidationError) -> tuple[str, str | None]:
     for e in exc.errors():
         loc = [str(p) for p in e.get("loc", ()) if p != "body"]
         where = ".".join(loc) or "body"
+        if not loc and e.get("type") in _NOT_AN_OBJECT:
+            # The body as a whole is no JSON object (an array, a string, nothing, or not read as JSON).
+            problems.append(NOT_A_JSON_OBJECT)
+            continue
         if e.get("type") == "extra_forbidden":
             extras.append(where)
             continue
@@ -98,23 +132,39 @@ def _describe_validation(exc: RequestValidationError) -> tuple[str, str | None]:
     return ("; ".join(parts) or "invalid request", first_param)
 
 
+_NOT_AN_OBJECT = {"model_attributes_type", "dict_type", "missing", "model_type"}
+NOT_A_JSON_OBJECT = "the body must be a JSON object"
+_UNPARSABLE_BODY = "There was an error parsing the body"  # FastAPI's words for a body it could not decode
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(APIError)
     async def _api_error(_: Request, exc: APIError) -> JSONResponse:
         return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         message, param = _describe_validation(exc)
+        given = request.headers.get("content-type") or ""
+        if NOT_A_JSON_OBJECT in message and "json" not in given.lower():
+            # FastAPI reads a body as JSON only with a JSON Content-Type (no CSRF through simple
+            # browser requests); `curl -d` without -H sends a form type, so say what came.
+            message = message.replace(NOT_A_JSON_OBJECT, NOT_A_JSON_OBJECT + ", sent with `Content-Type: "
+                                      f"application/json` (this request's Content-Type: {given or 'none'})")
         return JSONResponse(error_body(400, message, "invalid_request", param), status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
+        code = None
         if exc.status_code == 404:
             message = "no such endpoint; see /docs for the API"
+        elif exc.status_code == 400 and message == _UNPARSABLE_BODY:
+            message = "the body could not be decoded: send a UTF-8 JSON object"
+            code = "invalid_request"
         return JSONResponse(
-            error_body(exc.status_code, message), status_code=exc.status_code, headers=getattr(exc, "headers", None)
+            error_body(exc.status_code, message, code), status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
         )
 
     @app.exception_handler(Exception)

@@ -39,6 +39,9 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.engine_restarts = Counter(
+            "codefill_engine_restarts_total", "Engines replaced after a failure (--restart-on-failure)", registry=r
+        )
         self.http_in_flight = Gauge(
             "codefill_http_requests_in_flight", "API requests being handled", registry=r
         )

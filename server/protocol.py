@@ -58,11 +58,11 @@ class CompletionRequest(_Strict):
     max_tokens: int | None = Field(16, ge=1)
     temperature: float | None = Field(None, ge=0.0, le=2.0)
     top_p: float | None = Field(None, gt=0.0, le=1.0)
-    n: int = Field(1, ge=1, le=16)
+    n: int = Field(1, ge=1)  # the upper bound is --max-n (server/limits.py)
     stop: str | list[str] | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
-    seed: int | None = None
+    seed: int | None = None  # any integer; folded into the range engines take (generation.choice_seed)
     user: str | None = None
     echo: bool | None = False
     logprobs: int | None = None
@@ -98,11 +98,11 @@ class ChatCompletionRequest(_Strict):
     max_completion_tokens: int | None = Field(None, ge=1)
     temperature: float | None = Field(None, ge=0.0, le=2.0)
     top_p: float | None = Field(None, gt=0.0, le=1.0)
-    n: int = Field(1, ge=1, le=16)
+    n: int = Field(1, ge=1)  # the upper bound is --max-n (server/limits.py)
     stop: str | list[str] | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
-    seed: int | None = None
+    seed: int | None = None  # any integer; folded into the range engines take (generation.choice_seed)
     user: str | None = None
     logprobs: bool | None = False
     top_logprobs: int | None = None

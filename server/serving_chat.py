@@ -14,6 +14,7 @@ from server.generation import (
     ChoiceEvent,
     FirstTokenTimer,
     TextFilter,
+    choice_seed,
     choice_stream,
     merge_streams,
     reject_unsupported,
@@ -74,9 +75,16 @@ class ChatService:
         lora = state.check_model(req.model)
         engine = state.require_ready()
         reject_unsupported(req.model_dump(), UNSUPPORTED_CHAT_FIELDS)
+        limits = state.config.limits
+        limits.check_max_tokens(req.max_tokens)
+        limits.check_max_tokens(req.max_completion_tokens, "max_completion_tokens")
+        limits.check_n(req.n)
         ids = self._prompt_ids(req)
+        limits.check_prompt_tokens(len(ids), "messages")
         max_len = engine.info.max_model_len
-        max_tokens = req.max_completion_tokens or req.max_tokens or max(1, max_len - len(ids))
+        # Without a max_tokens the answer may fill the context, up to the server's limit.
+        room = limits.clamp_max_tokens(max(1, max_len - len(ids)))
+        max_tokens = req.max_completion_tokens or req.max_tokens or room
         try:
             fit_tokens(ids, max_tokens, max_len)
         except PromptTooLong as exc:
@@ -93,7 +101,7 @@ class ChatService:
                     temperature=temperature,
                     top_p=req.top_p if req.top_p is not None else 1.0,
                     stop=stop_list(req.stop),
-                    seed=None if req.seed is None else req.seed + i,
+                    seed=choice_seed(req.seed, i),
                     lora=lora,
                 ),
                 f"{request_id}-{i}",

@@ -17,6 +17,7 @@ from server.generation import (
     ChoiceEvent,
     FirstTokenTimer,
     TextFilter,
+    choice_seed,
     choice_stream,
     merge_streams,
     reject_unsupported,
@@ -36,6 +37,7 @@ from server.sse import DONE, sse, sse_error, stream_with_first
 from server.state import ServingState
 
 ENDPOINT = "completions"
+DEFAULT_MAX_TOKENS = 16  # OpenAI's, for /v1/completions
 
 
 class _PostprocessFilter(TextFilter):
@@ -83,9 +85,16 @@ class CompletionsService:
         lora = state.check_model(req.model)
         engine = state.require_ready()
         reject_unsupported(req.model_dump(), UNSUPPORTED_COMPLETION_FIELDS)
+        limits = state.config.limits
+        # OpenAI's default of 16, unless the server's limit is lower: a request that does not
+        # ask for a length must not be refused for it.
+        asked = req.max_tokens if "max_tokens" in req.model_fields_set else None
+        limits.check_max_tokens(asked)
+        prompts = _prompts(req.prompt)
+        limits.check_n(req.n, len(prompts))
         stops = stop_list(req.stop)
-        max_tokens = req.max_tokens or 16
-        jobs = [self._prepare(p, req, max_tokens) for p in _prompts(req.prompt)]
+        max_tokens = asked or limits.clamp_max_tokens(DEFAULT_MAX_TOKENS)
+        jobs = [self._prepare(p, req, max_tokens) for p in prompts]
 
         temperature = req.temperature if req.temperature is not None else state.config.default_temperature
         request_id = new_id("cmpl")
@@ -100,7 +109,7 @@ class CompletionsService:
                     top_p=req.top_p if req.top_p is not None else 1.0,
                     stop=stops,
                     stop_token_ids=job.stop_ids,
-                    seed=None if req.seed is None else req.seed + j,
+                    seed=choice_seed(req.seed, j),
                     lora=lora,
                 )
                 streams.append(
@@ -127,12 +136,14 @@ class CompletionsService:
         state = self.state
         tok = state.engine.tokenizer
         max_len = state.engine.info.max_model_len
+        limits = state.config.limits
         ext = req.codefill or CodefillOptions()
         post = PostprocessOptions(enabled=ext.postprocess, multiline=ext.multiline)
 
         if req.suffix is None:
             ids = list(prompt) if isinstance(prompt, list) else tok(prompt).input_ids
             _check_token_ids(ids, tok)
+            limits.check_prompt_tokens(len(ids))
             try:
                 fit_tokens(ids, max_tokens, max_len)
             except PromptTooLong as exc:
@@ -146,11 +157,16 @@ class CompletionsService:
             return self._prepare_fallback(prompt, req.suffix, max_tokens, post)
         files = [RepoFile(path=f.path, content=f.content) for f in ext.files]
         try:
+            # Editors send whole files: a FIM prompt is trimmed to --max-prompt-tokens, not refused.
+            window = limits.prompt_window(max_len, max_tokens)
             fit = fit_fim(
-                tok, template, prompt, req.suffix, max_tokens=max_tokens, max_model_len=max_len,
+                tok, template, prompt, req.suffix, max_tokens=max_tokens, max_model_len=window,
                 repo_name=ext.repo_name, path=ext.path, files=files,
             )
         except PromptTooLong as exc:
+            if window < max_len:
+                # Even the lines at the cursor are over the server's limit, not the model's context.
+                limits.check_prompt_tokens(exc.prompt_tokens)
             raise _too_long(exc) from exc
         prefix, suffix = prompt, req.suffix
         return _Job(fit.token_ids, lambda: _PostprocessFilter(prefix, suffix, post), state.stop_token_ids)
@@ -169,6 +185,7 @@ class CompletionsService:
         tok = state.engine.tokenizer
         text = tok.apply_chat_template(build_fill_messages(prefix, suffix), tokenize=False, add_generation_prompt=True)
         ids = tok(text, add_special_tokens=False).input_ids
+        state.config.limits.check_prompt_tokens(len(ids))
         try:
             fit_tokens(ids, max_tokens, state.engine.info.max_model_len)
         except PromptTooLong as exc:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from model.engines import Engine, EngineError
 from server.errors import APIError
+from server.limits import Limits
 from server.metrics import Metrics
 
 log = logging.getLogger("codefill.server")
@@ -21,21 +23,36 @@ class ServerConfig:
     fim_template: str | None = None  # None: detect from the tokenizer
     fim_fallback: str = "none"  # "none" | "instruct"
     default_temperature: float = 0.0
-    api_keys: tuple[str, ...] = ()
+    # repr=False: a logged or printed config must never show a key.
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
     extra_model_names: tuple[str, ...] = field(default_factory=tuple)
     # LoRA adapter name -> its folder; clients pick one with `model`, like a model of its own.
     loras: dict[str, str] = field(default_factory=dict)
+    limits: Limits = field(default_factory=Limits)
+    # Replace a dead engine with a fresh one (same configuration); see server/engine_supervisor.py.
+    restart_on_failure: bool = False
 
 
 class ServingState:
     """The engine and everything derived from its tokenizer, once it is up."""
 
-    def __init__(self, config: ServerConfig, engine: Engine, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        engine: Engine,
+        metrics: Metrics | None = None,
+        engine_factory: Callable[[], Engine] | None = None,
+    ) -> None:
         self.config = config
         self.engine = engine
+        # Builds a fresh engine with the same configuration, for restarts after a failure.
+        self.engine_factory = engine_factory
         self.metrics = metrics or Metrics()
         self.ready = False
         self.load_error: BaseException | None = None
+        # Set by the engine supervisor while a failed engine is being replaced.
+        self.restarting = False
+        self.restart_error: BaseException | None = None
         self.fim_template: Any = None
         self.stop_token_ids: tuple[int, ...] = ()
         self._start_task: asyncio.Task | None = None
@@ -67,6 +84,28 @@ class ServingState:
         except Exception:  # noqa: BLE001 - reported through /health
             pass
 
+    def install_engine(self, engine: Engine) -> None:
+        """Serve from a freshly started engine (after a restart) from the next request on."""
+        self.engine = engine
+        self._prepare_templates()
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        """The status code and body of /health."""
+        if self.load_error is not None:
+            return 503, {"status": "failed", "error": str(self.load_error)}
+        if not self.ready:
+            return 503, {"status": "loading"}
+        if self.restarting:
+            body: dict[str, Any] = {"status": "restarting", "error": "the engine failed; a new one is starting"}
+            if self.restart_error is not None:
+                body["last_restart_error"] = str(self.restart_error)
+            return 503, body
+        if not self.engine.is_healthy():
+            hint = ("" if self.config.restart_on_failure
+                    else "; restart the server (or run it with --restart-on-failure)")
+            return 503, {"status": "unhealthy", "error": f"the engine has failed{hint}"}
+        return 200, {"status": "ok", "model": self.config.served_model_name, "engine": self.engine.name}
+
     def _prepare_templates(self) -> None:
         from model.templates.fim import detect_fim_template, get_fim_template, stop_token_ids
 
@@ -95,6 +134,9 @@ class ServingState:
             raise APIError(503, f"the model failed to load: {self.load_error}", code="engine_unavailable")
         if not self.ready:
             raise APIError(503, "the model is still loading; retry shortly", code="engine_loading",
+                           headers={"Retry-After": "5"})
+        if self.restarting:
+            raise APIError(503, "the engine failed and is restarting; retry shortly", code="engine_unavailable",
                            headers={"Retry-After": "5"})
         if not self.engine.is_healthy():
             raise APIError(503, "the engine has failed and is not serving", code="engine_unavailable")

@@ -35,6 +35,9 @@ log = logging.getLogger("codefill.engine.hf")
 
 _REPLACEMENT = "\ufffd"
 _PEFT_BASE = "__base__"  # peft's name for "no adapter" in a forward's adapter_names
+# Like vLLM: a temperature this small is greedy decoding. Dividing the logits by it
+# would overflow to inf and leave no distribution to sample from.
+_GREEDY_BELOW = 1e-5
 
 
 @dataclass
@@ -274,7 +277,7 @@ class HfEngine(Engine):
     def _sample(self, logits: Any, req: _Request) -> int:
         torch = self._torch
         temperature = req.options.temperature
-        if temperature <= 0:
+        if temperature < _GREEDY_BELOW:
             return int(torch.argmax(logits))
         probs = torch.softmax(logits / temperature, dim=-1)
         top_p = req.options.top_p

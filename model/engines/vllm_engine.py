@@ -9,6 +9,10 @@ them in one batch, each gets a fixed integer id, and a request names its
 adapter with a LoRARequest. They are loaded at start, so a broken adapter
 fails `serve` instead of its first request. On vLLM's CPU build, base-model
 requests go through an all-zero adapter (see `write_identity_adapter`).
+
+vLLM's own monitor thread notices the process exit within a moment and fails
+the requests it holds; a watchdog here makes sure of it (any request still
+waiting gets the error too), so nothing in flight hangs on a dead engine.
 """
 
 from __future__ import annotations
@@ -33,6 +37,10 @@ from model.engines.lora import IDENTITY_LORA_NAME, LoraAdapter, max_lora_rank, w
 from model.engines.vllm_env import apply_vllm_env_defaults, cpu_engine_defaults, has_nvidia_gpu
 
 log = logging.getLogger("codefill.engine.vllm")
+
+# How often the watchdog looks at the engine: a dead engine core fails the
+# requests in flight within this long (reading a flag; costs nothing).
+WATCHDOG_INTERVAL_S = 0.1
 
 
 class VllmEngine(Engine):
@@ -71,6 +79,8 @@ class VllmEngine(Engine):
         self._tokenizer: Any = None
         self._info: EngineInfo | None = None
         self._in_flight: set[str] = set()
+        self._watchdog: asyncio.Task | None = None
+        self._death_reported = False
 
     @property
     def tokenizer(self) -> Any:
@@ -109,8 +119,12 @@ class VllmEngine(Engine):
         kwargs.update(self._lora_engine_args())
         kwargs.update(self._extra)
         args = AsyncEngineArgs(**kwargs)
-        self._llm = AsyncLLM.from_engine_args(args)
-        self._tokenizer = AutoTokenizer.from_pretrained(self._model_path)
+        # Building the engine blocks for seconds to minutes (the engine core loads the
+        # weights); in a thread, so the server keeps answering /health meanwhile, also
+        # while --restart-on-failure brings up a replacement. AsyncLLM starts its output
+        # handler lazily at the first request when built outside the event loop.
+        self._llm = await asyncio.to_thread(AsyncLLM.from_engine_args, args)
+        self._tokenizer = await asyncio.to_thread(AutoTokenizer.from_pretrained, self._model_path)
         await self._load_adapters()
         max_len = int(self._llm.model_config.max_model_len)
         self._info = EngineInfo(
@@ -123,6 +137,7 @@ class VllmEngine(Engine):
         )
         log.info("vLLM engine ready: %s (max_model_len=%d, dtype=%s)", self._model_path, max_len,
                  self._llm.model_config.dtype)
+        self._watchdog = asyncio.create_task(self._watch(), name="codefill-vllm-watchdog")
 
     def _lora_engine_args(self) -> dict[str, Any]:
         if not self._loras:
@@ -165,12 +180,41 @@ class VllmEngine(Engine):
             self._lora_requests[name] = request
 
     async def shutdown(self) -> None:
-        if self._llm is not None:
-            self._llm.shutdown()
-            self._llm = None
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        llm, self._llm = self._llm, None
+        if llm is not None:
+            # Stopping the engine core waits for its process; in a thread, so other requests
+            # (and /health) are answered meanwhile.
+            await asyncio.to_thread(llm.shutdown)
         if self._identity_dir is not None:
             shutil.rmtree(self._identity_dir, ignore_errors=True)
             self._identity_dir = None
+
+    async def _watch(self) -> None:
+        while self._llm is not None:
+            if self._llm.errored:
+                self._on_death()
+                return
+            await asyncio.sleep(WATCHDOG_INTERVAL_S)
+
+    def _on_death(self) -> None:
+        if self._death_reported:
+            return
+        self._death_reported = True
+        log.error("the vLLM engine core process has died; %d request(s) in flight fail", len(self._in_flight))
+        processor = getattr(self._llm, "output_processor", None)
+        if processor is None:
+            return
+        try:
+            from vllm.v1.engine.exceptions import EngineDeadError
+
+            # What vLLM itself does when its output handler fails: every request's
+            # queue gets the error, so each waiting generate() raises at once.
+            processor.propagate_error(EngineDeadError())
+        except Exception:  # noqa: BLE001 - best effort; vLLM may already have done it
+            log.debug("could not fail the requests in flight", exc_info=True)
 
     def _sampling_params(self, options: SamplingOptions) -> Any:
         from vllm import SamplingParams
@@ -246,8 +290,14 @@ class VllmEngine(Engine):
             self._in_flight.discard(request_id)
 
     async def abort(self, request_id: str) -> None:
-        if self._llm is not None:
-            await self._llm.abort(request_id)
+        llm = self._llm
+        if llm is None or llm.errored:
+            return  # a dead engine holds no request to free
+        try:
+            await llm.abort(request_id)
+        except Exception:  # noqa: BLE001 - aborting runs in cleanup paths, which must not raise
+            if not llm.errored:
+                raise
 
     def num_in_flight(self) -> int:
         if self._llm is None:

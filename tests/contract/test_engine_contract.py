@@ -128,3 +128,18 @@ async def test_engine_keeps_serving_after_aborts(engine):
     assert await wait_idle(engine) == 0
     assert text_of(await run(engine, opts)) == before
     assert engine.is_healthy()
+
+
+async def test_a_vanishing_temperature_decodes_greedily(engine):
+    # Clients send 1e-9 and the like for "almost greedy"; dividing logits by it must not fail.
+    greedy = text_of(await run(engine, SamplingOptions(max_tokens=8, temperature=0, ignore_eos=True)))
+    for temperature in (1e-30, 1e-7):
+        tiny = await run(engine, SamplingOptions(max_tokens=8, temperature=temperature, ignore_eos=True, seed=1))
+        assert tiny[-1].finish_reason == "length" and text_of(tiny) == greedy
+
+
+async def test_seeds_across_the_range_the_server_passes_are_accepted(engine):
+    # server.generation.choice_seed folds any client seed into [0, 2**63).
+    for seed in (0, 2**63 - 1):
+        deltas = await run(engine, SamplingOptions(max_tokens=2, temperature=1.0, seed=seed))
+        assert deltas[-1].finish_reason in ("stop", "length")
