@@ -8,9 +8,8 @@ file's extension decides when the id is missing or unknown.
 from __future__ import annotations
 
 import os
-from functools import cache
 
-from tree_sitter import Language, Parser
+from model.grammars import grammar, parser_for  # noqa: F401 - this module is where lsp/ finds them
 
 # LSP languageId -> tree-sitter grammar name
 _BY_LANGUAGE_ID: dict[str, str] = {
@@ -141,20 +140,3 @@ def same_group(a: str | None, b: str | None) -> bool:
     if a is None or b is None:
         return False
     return a == b or (a in LANGUAGE_GROUPS and LANGUAGE_GROUPS.get(a) == LANGUAGE_GROUPS.get(b))
-
-
-@cache
-def grammar(name: str) -> Language | None:
-    """The tree-sitter Language, or None when the language pack lacks it."""
-    from tree_sitter_language_pack import get_language
-
-    try:
-        return get_language(name)  # type: ignore[arg-type]
-    except Exception:  # noqa: BLE001 - an unknown name is "no grammar", whatever the pack raises
-        return None
-
-
-def parser_for(name: str) -> Parser | None:
-    """A new parser for the grammar (parsers keep state between parses, so each owner gets its own)."""
-    lang = grammar(name)
-    return Parser(lang) if lang is not None else None

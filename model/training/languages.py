@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import re
-from functools import cache
 from typing import Any
+
+from model.grammars import grammar
+from model.grammars import parser_for as _parser_for
 
 # file extension (lower case, with the dot) -> language (a tree-sitter grammar name where one exists)
 _BY_EXTENSION: dict[str, str] = {
@@ -79,23 +81,10 @@ def _language_of_shebang(line: str) -> str | None:
     return _BY_INTERPRETER.get(_VERSION_SUFFIX.sub("", program.lower()))
 
 
-@cache
-def _grammar(name: str) -> Any | None:
-    from tree_sitter_language_pack import get_language
-
-    try:
-        return get_language(name)  # type: ignore[arg-type]
-    except Exception:  # noqa: BLE001 - an unknown name is "no grammar", whatever the pack raises
-        return None
-
-
 def has_grammar(language: str | None) -> bool:
-    return language is not None and _grammar(language) is not None
+    return language is not None and grammar(language) is not None
 
 
 def parser_for(language: str | None) -> Any | None:
     """A new tree-sitter parser for the language, or None when the pack has no grammar for it."""
-    from tree_sitter import Parser
-
-    grammar = _grammar(language) if language is not None else None
-    return Parser(grammar) if grammar is not None else None
+    return _parser_for(language) if language is not None else None
