@@ -38,7 +38,13 @@ def cpu_engine_defaults(dtype: str) -> dict:
     """
     if has_nvidia_gpu():
         return {}
-    out: dict = {"enforce_eager": True}
+    # Chunked prefill off: a request whose prefill is split over steps has its sampled
+    # token discarded, and vLLM then rewinds that request's seeded generator with
+    # Generator.set_offset, which CPU generators do not have ("CPU Generator does not
+    # use offset"): one request with a `seed` beside long prompts killed the engine.
+    # vLLM makes the same choice on CPU for MLA models; max_num_batched_tokens then
+    # defaults to at least max_model_len, so every prompt fits one step.
+    out: dict = {"enforce_eager": True, "enable_chunked_prefill": False}
     if dtype == "auto" and not cpu_has_bf16():
         out["dtype"] = "float32"
     return out

@@ -72,6 +72,18 @@ async def test_same_seed_same_sample(engine):
     assert text_of(await run(engine, opts)) == text_of(await run(engine, opts))
 
 
+async def test_seeded_requests_beside_long_prompts_complete(engine):
+    # Several long prompts at once make vLLM split prefills over steps; on its CPU
+    # build that used to kill the engine for any request carrying a seed.
+    prompts = [f"# file {i}\n" + "def f(x):\n    return x + 1\n" * 110 for i in range(4)]
+    assert len(ids(engine, prompts[0])) > 1000
+    opts = SamplingOptions(max_tokens=8, temperature=1.0, seed=7, ignore_eos=True)
+    together = await asyncio.gather(*(run(engine, opts, p) for p in prompts))
+    assert [d[-1].completion_tokens for d in together] == [8] * 4
+    alone = [text_of(await run(engine, opts, p)) for p in prompts]
+    assert [text_of(d) for d in together] == alone, "a seed gives the same sample in a batch or alone"
+
+
 async def test_stop_string_ends_generation_and_is_not_returned(engine):
     full = text_of(await run(engine, SamplingOptions(max_tokens=24, temperature=0, ignore_eos=True)))
     assert len(full) > 12
