@@ -28,7 +28,7 @@ if ! curl -sf http://127.0.0.1:8001/health >/dev/null; then
   OMP_NUM_THREADS=1 VLLM_CPU_OMP_THREADS_BIND=nobind VLLM_CPU_KVCACHE_SPACE=1 \
   VLLM_CACHE_ROOT="${CODEFILL_HOME:-$HOME/.cache/codefill}/vllm-cache" \
     "$PY" -m vllm.entrypoints.openai.api_server --model "$MODEL" --served-model-name raw \
-    --port 8001 --max-model-len $MAXLEN --dtype float32 --enforce-eager > "$LOGDIR/raw.log" 2>&1 &
+    --port 8001 --max-model-len $MAXLEN --dtype float32 --enforce-eager --no-enable-chunked-prefill > "$LOGDIR/raw.log" 2>&1 &
   pids+=($!)
 fi
 trap '[[ ${#pids[@]} -gt 0 ]] && kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null || true' EXIT

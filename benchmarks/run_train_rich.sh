@@ -12,13 +12,7 @@ shift || true
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 
-"$ROOT/.venv/bin/python" -m pip download --quiet --no-deps --only-binary :all: rich==15.0.0 -d "$WORK/wheel"
-"$ROOT/.venv/bin/python" -m zipfile -e "$WORK"/wheel/rich-15.0.0-*.whl "$WORK/unpacked"
-mkdir -p "$WORK/rich-repo"
-cp -r "$WORK/unpacked/rich" "$WORK/rich-repo/rich"
-git -C "$WORK/rich-repo" init --quiet
-git -C "$WORK/rich-repo" add rich
-git -C "$WORK/rich-repo" -c user.name=codefill -c user.email=codefill@localhost commit --quiet -m "rich 15.0.0"
+"$ROOT/benchmarks/make_rich_repo.sh" "$WORK/rich-repo"
 
 # 20 optimizer steps of 4 examples of 512 tokens (about 17 min here), and 40 held-out examples
 # scored before and after (about 5 min each).

@@ -43,7 +43,6 @@ import json
 import os
 import random
 import shlex
-import signal
 import socket
 import statistics
 import subprocess
@@ -60,6 +59,8 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 import httpx  # noqa: E402
+
+from model.process_groups import terminate_group  # noqa: E402
 
 RESULTS_DIR = REPO / "benchmarks" / "results"
 ENGINE_GAUGE = "codefill_engine_requests_in_flight"
@@ -404,13 +405,7 @@ class Server:
             time.sleep(0.5)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
+        terminate_group(self.proc)
 
 
 # --- one soak: warm-up, baseline, load, criteria --------------------------------------------

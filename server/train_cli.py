@@ -125,19 +125,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     given: dict[str, Any] = {field: getattr(args, dest) for dest, field in _FIELDS.items()
                              if getattr(args, dest) is not None}
     repo = Path(args.repo).expanduser()
-    instruct = bool(args.instruct)
-    if args.resume and args.instruct is None:
-        from model.training.train_config import CONFIG_FILE
-
-        saved_path = Path(args.out).expanduser() / CONFIG_FILE
-        instruct = saved_path.is_file() and TrainConfig.load(saved_path.parent).instruct
-    if instruct and not repo.is_file():
-        raise ValueError(f"--instruct trains on a JSON Lines file of chat messages (`codefill data instruct` "
-                         f"writes one); {args.repo} is not a file")
-    if not instruct and not repo.is_dir():
-        hint = "; for chat data add --instruct" if repo.is_file() and repo.suffix in (".jsonl", ".json") else ""
-        raise ValueError(f"{args.repo} is not a folder; pass the repository to train on{hint}")
     out = str(Path(args.out).expanduser().resolve())
+    saved: TrainConfig | None = None
     if args.resume:
         from model.training.train_config import CONFIG_FILE
 
@@ -145,6 +134,15 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             raise ValueError(f"--resume: {out} holds no training run ({CONFIG_FILE} is missing); "
                              "start one without --resume")
         saved = TrainConfig.load(out)
+    # A resumed run is --instruct when the saved one was, unless the command line says otherwise.
+    instruct = bool(args.instruct) if args.instruct is not None or saved is None else saved.instruct
+    if instruct and not repo.is_file():
+        raise ValueError(f"--instruct trains on a JSON Lines file of chat messages (`codefill data instruct` "
+                         f"writes one); {args.repo} is not a file")
+    if not instruct and not repo.is_dir():
+        hint = "; for chat data add --instruct" if repo.is_file() and repo.suffix in (".jsonl", ".json") else ""
+        raise ValueError(f"{args.repo} is not a folder; pass the repository to train on{hint}")
+    if saved is not None:
         config = saved.resumed_with({"repo": str(repo.resolve()), **given})
     else:
         config = TrainConfig(repo=str(repo.resolve()), out=out, **given)

@@ -27,6 +27,8 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Literal
 
+from model.process_groups import wait_or_kill
+
 Status = Literal["passed", "failed", "timeout"]
 
 DEFAULT_TIMEOUT_S = 10.0
@@ -76,26 +78,6 @@ def _limits(timeout_s: float, memory_limit_mb: int | None, file_limit_mb: int | 
             resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
 
     return apply
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def wait_or_kill(proc: subprocess.Popen, timeout_s: float) -> tuple[int | None, bool]:
-    """(exit code, whether it ran out of time): the process group is killed at the limit, and in
-    any case afterwards, so nothing the program started outlives it."""
-    try:
-        return proc.wait(timeout=timeout_s), False
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        proc.wait()
-        return None, True
-    finally:
-        _kill_group(proc)
 
 
 def _tail(path: str, chars: int) -> str:

@@ -53,7 +53,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
-from model.evaluation.execution import STDERR_TAIL_CHARS, ExecutionResult, wait_or_kill
+from model.evaluation.execution import STDERR_TAIL_CHARS, ExecutionResult
+from model.process_groups import wait_or_kill
 
 log = logging.getLogger("codefill.instruct")
 

@@ -284,9 +284,10 @@ def _score_batch(
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     # Column c predicts token c+1: the last prompt column predicts the middle's first token.
     keep = torch.arange(width_p - 1, width_p + width_t - 1, device=device)
-    cache = DynamicCache()
-    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True,
-                logits_to_keep=keep)
+    # The prompt's KV cache is kept only when generation follows; a loss-only pass needs none.
+    cache = DynamicCache() if generate else None
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache,
+                use_cache=generate, logits_to_keep=keep)
     logits = out.logits.float()
     losses = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE_INDEX,
                              reduction="none").reshape(n, width_t).sum(-1)

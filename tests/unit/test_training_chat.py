@@ -177,3 +177,20 @@ def test_the_cli_says_which_input_each_mode_takes(tmp_path):
         config_from_args(parser.parse_args(["train", str(data), "--out", str(tmp_path / "a")]))
     with pytest.raises(ValueError, match="--instruct trains on a JSON Lines file"):
         config_from_args(parser.parse_args(["train", str(tmp_path), "--instruct", "--out", str(tmp_path / "b")]))
+
+
+def test_a_resumed_run_keeps_the_mode_it_was_started_in(tmp_path):
+    from model.training.train_config import TrainConfig
+    from server.train_cli import add_train_parser, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_train_parser(parser.add_subparsers())
+    data = tmp_path / "chat.jsonl"
+    write_dialogues(data, 1)
+    out = tmp_path / "run"
+    out.mkdir()
+    TrainConfig(repo=str(data.resolve()), out=str(out.resolve()), instruct=True).save(out)
+    config = config_from_args(parser.parse_args(["train", str(data), "--out", str(out), "--resume"]))
+    assert config.instruct and config.repo == str(data.resolve())
+    with pytest.raises(ValueError, match="holds no training run"):
+        config_from_args(parser.parse_args(["train", str(data), "--out", str(tmp_path / "none"), "--resume"]))
