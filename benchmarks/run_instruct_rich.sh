@@ -8,14 +8,14 @@
 #    chat endpoint, tests executed) on a fixed sample of problems for the base model and for the
 #    adapter at once, on that one server: the same problems under the same load
 # Reports (not the adapter) go to benchmarks/results/DATE-instruct-rich/. Rerunning with the same
-# WORK_DIR resumes the data generation from its cache. Figures are sized for about 75 minutes on a
+# WORK_DIR resumes the data generation from its cache. Figures are sized for about 90 minutes on a
 # 2-core CPU: SEEDS, RESPONSES, EVOLVE, PROBLEMS and EPOCHS in the environment change them.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CF="$ROOT/.venv/bin/codefill"
 WORK="${1:-${TMPDIR:-/tmp}/codefill-instruct-rich}"
 RESULTS="$ROOT/benchmarks/results/$(date +%F)-instruct-rich"
-SEEDS="${SEEDS:-24}" RESPONSES="${RESPONSES:-2}" EVOLVE="${EVOLVE:-1}"
+SEEDS="${SEEDS:-40}" RESPONSES="${RESPONSES:-2}" EVOLVE="${EVOLVE:-1}"
 PROBLEMS="${PROBLEMS:-40}" EPOCHS="${EPOCHS:-2}"
 URL=http://127.0.0.1:8000
 mkdir -p "$WORK" "$RESULTS"
@@ -42,8 +42,8 @@ serve
 stop
 
 "$CF" train "$WORK/data/rich-instruct.jsonl" --instruct --out "$WORK/adapter" \
-  --epochs "$EPOCHS" --batch-size 1 --grad-accum 4 --seq-len 1024 --save-every 5 \
-  --no-gradient-checkpointing
+  --epochs "$EPOCHS" --batch-size 1 --grad-accum 1 --lr 1e-4 --seq-len 1024 --save-every 5 \
+  --holdout 0 --no-eval --no-gradient-checkpointing
 
 serve --lora "rich-chat=$WORK/adapter"
 BASE="$(curl -s "$URL/v1/models" | "$ROOT/.venv/bin/python" -c 'import json,sys; print(next(m["id"] for m in json.load(sys.stdin)["data"] if not m.get("parent")))')"

@@ -22,6 +22,7 @@ few-shot examples per seed.
 
 from __future__ import annotations
 
+import ast
 import random
 import re
 from dataclasses import dataclass
@@ -300,7 +301,7 @@ class ParsedResponse:
 
 
 def parse_response(text: str) -> tuple[ParsedResponse | None, str]:
-    """The answer's implementation and tests, or (None, why: "no_code" / "no_tests")."""
+    """The answer's implementation and tests, or (None, why: "no_code" / "no_tests" / "no_assertions")."""
     text = text.strip()
     cut = _NEXT_SECTION.search(text)
     if cut is not None:  # a base model that went on to write the next example
@@ -320,4 +321,26 @@ def parse_response(text: str) -> tuple[ParsedResponse | None, str]:
         return None, "no_tests"
     code = "\n\n".join(b.code.rstrip() for b in code_blocks) + "\n"
     tests = "\n\n".join(b.code.rstrip() for b in test_blocks) + "\n"
+    if not checks_something(tests):
+        return None, "no_assertions"
     return ParsedResponse(text=text, code=code, tests=tests), "ok"
+
+
+def checks_something(tests: str) -> bool:
+    """Whether the tests can fail on a wrong answer: an `assert`, an `assert...` call (unittest,
+    numpy.testing) or a `with pytest.raises(...)`. Tests that only call the code (or print, or
+    write a file) pass whatever it returns, and kept such answers taught the model to echo the
+    instruction's code. Tests that do not parse are left to the sandbox, where they fail."""
+    try:
+        tree = ast.parse(tests)
+    except (SyntaxError, ValueError):
+        return True
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assert):
+            return True
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name.lower().startswith("assert") or name == "raises":
+                return True
+    return False

@@ -4,6 +4,8 @@ A response counts as:
 
 - `no_code` / `no_tests`: no implementation or no tests could be read from it
   (nothing is run);
+- `no_assertions`: its tests check nothing (no assert), so they would pass
+  whatever the code does (nothing is run);
 - the sandbox's status otherwise: `passed`, `failed`, `timeout`, `memory`,
   `blocked` (it tried the network, a write outside its folder, a process, ...).
 
@@ -29,7 +31,7 @@ from pathlib import Path
 from model.instruct.prompts import ParsedResponse, parse_response
 from model.instruct.sandbox import STATUSES, Isolation, SandboxLimits, SandboxResult, run_sandboxed
 
-OUTCOMES: tuple[str, ...] = ("no_code", "no_tests", *STATUSES)
+OUTCOMES: tuple[str, ...] = ("no_code", "no_tests", "no_assertions", *STATUSES)
 
 
 @dataclass(frozen=True)

@@ -74,7 +74,8 @@ def report_markdown(report: dict[str, Any], eval_before: EvalResult | None, eval
         f"- schedule: {t['steps']} of {t['total_steps']} steps, batch {c['batch_size']} x {c['grad_accum']} "
         f"accumulation x {r['processes']} process(es), learning rate {r['learning_rate']:g} (warmup "
         f"{r['warmup_steps']} steps, cosine decay), sequence length {c['seq_len']}",
-        f"- trained on {t['labelled_tokens']:,} labelled (middle) tokens in {t['seconds']:.0f} s",
+        f"- trained on {t['labelled_tokens']:,} labelled ({'assistant' if c.get('instruct') else 'middle'}) tokens "
+        f"in {t['seconds']:.0f} s",
     ]
     if t["first_loss"] is not None:
         lines.append(f"- training loss: {t['first_loss']:.3f} at the first step, {t['last_10pct_mean_loss']:.3f} "

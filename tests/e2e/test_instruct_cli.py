@@ -90,7 +90,7 @@ def test_the_whole_pipeline(repo, tmp_path):
         (11, 7, {"no_change": 1, "sorry": 1, "stop_words": 1, "copied_template": 1})] * 2
     assert report["evolution"]["eliminated"] == {"no_change": 2, "sorry": 2, "stop_words": 2, "copied_template": 2}
     v = report["validation"]
-    assert v["outcomes"] == {"no_code": 0, "no_tests": 6, "passed": 35, "failed": 9, "timeout": 0, "memory": 0,
+    assert v["outcomes"] == {"no_code": 0, "no_tests": 6, "no_assertions": 0, "passed": 35, "failed": 9, "timeout": 0, "memory": 0,
                              "blocked": 0}
     assert (v["responses"], v["run"], v["instructions"], v["instructions_kept"]) == (50, 44, 25, 19)
     assert v["response_pass_rate"] == round(35 / 44, 4)

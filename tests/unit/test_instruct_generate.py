@@ -43,6 +43,19 @@ def test_parse_instruction():
     assert parse_instruction("c\n### Instruction\n   \n") is None
 
 
+def test_tests_that_check_nothing_do_not_count_as_tests():
+    def answer(tests: str) -> str:
+        return f"[Implementation]\n```python\ndef f():\n    return 1\n```\n\n[Tests]\n```python\n{tests}\n```"
+
+    # Real answers of the 0.5B model on rich that "passed": they only call or print.
+    for unchecked in ('mc = MyClass("Hello")\nmc.print()', 'f()\nprint(f())', "with open('out.txt') as fh:\n    fh.read()"):
+        assert parse_response(answer(unchecked)) == (None, "no_assertions"), unchecked
+    for checked in ("assert f() == 1", "import unittest\nunittest.TestCase().assertEqual(f(), 1)",
+                    "import pytest\nwith pytest.raises(ValueError):\n    f(-1)",
+                    "import numpy.testing as npt\nnpt.assert_allclose(f(), 1)", "def broken(:\n  pass"):
+        assert parse_response(answer(checked))[1] == "ok", checked
+
+
 def test_parse_response_takes_the_implementation_and_the_tests():
     parsed, why = parse_response(response_text("ok_f", 0))
     assert why == "ok"

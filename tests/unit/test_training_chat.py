@@ -163,7 +163,8 @@ def test_sft_through_the_cli_on_the_tiny_model_needs_no_new_tokens(tiny_model_pa
     assert f"--lora shop-chat={out}" in printed
     report = json.loads((out / "train-report.json").read_text())
     assert report["data"]["template"] == "chat" and report["data"]["added_tokens"] == []
-    assert "dialogues" in (out / "train-report.md").read_text()
+    report_md = (out / "train-report.md").read_text()
+    assert "dialogues" in report_md and "labelled (assistant) tokens" in report_md
 
 
 def test_the_cli_says_which_input_each_mode_takes(tmp_path):
