@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from server.auth import OPEN_PATHS, authorized, match_key
+from server.auth import OPEN_PATHS, match_key
 from server.cancellation import with_cancellation
 from server.engine_supervisor import EngineSupervisor
 from server.errors import APIError, error_response, error_responses, install_error_handlers
@@ -34,9 +34,6 @@ _GENERATION_PATHS = frozenset({"/v1/completions", "/v1/chat/completions"})
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 # What each route may answer besides success, for /openapi.json (401 only matters with keys set).
 _GENERATION_ERRORS = error_responses(400, 401, 404, 413, 429, 503)
-
-# Kept for callers of the old name.
-_authorized = authorized
 
 
 def build_app(state: ServingState, *, start_engine: bool = True) -> FastAPI:

@@ -6,7 +6,7 @@ import pytest
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from server.app import _authorized
+from server.auth import authorized
 from server.cli import build_parser
 from server.errors import _describe_validation, error_body
 from server.generation import reject_unsupported, stop_list
@@ -21,11 +21,11 @@ def test_serve_binds_to_loopback_by_default():
 
 def test_bearer_keys_compare_exactly():
     keys = ("alpha", "beta")
-    assert _authorized("Bearer alpha", keys)
-    assert _authorized("bearer beta", keys)
-    assert not _authorized("Bearer alph", keys)
-    assert not _authorized("alpha", keys)
-    assert not _authorized(None, keys)
+    assert authorized("Bearer alpha", keys)
+    assert authorized("bearer beta", keys)
+    assert not authorized("Bearer alph", keys)
+    assert not authorized("alpha", keys)
+    assert not authorized(None, keys)
 
 
 def test_error_body_has_openai_fields():
