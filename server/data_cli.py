@@ -73,6 +73,11 @@ def add_data_parser(sub: argparse._SubParsersAction) -> None:
                    help="address-space limit per test run in MiB (default 1024)")
     g.add_argument("--exec-workers", type=_positive, default=None, metavar="N",
                    help="test runs at a time (default: the CPU count)")
+    g.add_argument("--prune-tests", action="store_true",
+                   help="keep a failed answer when at least 2 of its checks pass, with the failing checks "
+                        "dropped from its tests (for small teachers that write sound code and wrong asserts; "
+                        "counted as 'pruned', apart from the strict pass rate). Default: only answers that "
+                        "pass all their tests")
     g.add_argument("--allow-network-sandbox-fallback", action="store_true",
                    help="where no network namespace can be made, run the tests anyway with only Python's audit "
                         "hook blocking sockets (weaker; a loud warning is printed). Default: refuse")
@@ -116,7 +121,7 @@ def config_from_args(args: argparse.Namespace):
         max_tokens=args.max_tokens, exec_timeout=args.exec_timeout, memory_mb=args.memory_mb,
         exec_workers=args.exec_workers, allow_network_fallback=args.allow_network_sandbox_fallback,
         decontaminate=args.decontaminate, mbpp_path=args.mbpp_data, system=args.system,
-        progress=not args.no_progress,
+        prune_tests=args.prune_tests, progress=not args.no_progress,
     )
 
 

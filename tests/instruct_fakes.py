@@ -9,7 +9,10 @@
 - a response prompt (ends with "### Response"): an implementation of the
   instruction's NAME and its tests, by NAME's prefix: `ok_*` passes,
   `bad_*` fails, `mixed_*` fails for an even request `seed` and passes for an
-  odd one, `notests_*` has no tests;
+  odd one, `notests_*` and `later_*` have no tests;
+- a tests prompt (an answer followed by an opened `[Tests]` block): nothing
+  for `notests_*`, passing tests for any other NAME (`later_*`: the answer
+  that stopped early gets its tests this way);
 - an evolution prompt ("#Rewritten Prompt#:" / "#Created Prompt#:"): the given
   instruction plus a sentence, except when NAME contains `evosame` (the same
   text back: no change), `evosorry` (a short refusal), `evostop` (stop words
@@ -51,6 +54,10 @@ def answer_for(text: str, seed: int | None) -> str | None:
         instruction = _last_section(text, "### Instruction") or ""
         name = re.search(r"`(\w+)`", instruction).group(1)
         return response_text(name, seed or 0)
+    if tail.endswith("[Tests]\n```python"):
+        instruction = _last_section(text, "### Instruction") or ""
+        name = re.search(r"`(\w+)`", instruction).group(1)
+        return "" if name.startswith("notests_") else f"assert {name}() == 42\nassert {name}(3) == 42\n"
     for given_header, end_header in (("#The Given Prompt#:\n", "\n#Rewritten Prompt#:"),
                                      ("#Given Prompt#:\n", "\n#Created Prompt#:")):
         if tail.endswith(end_header.strip()):
@@ -60,9 +67,9 @@ def answer_for(text: str, seed: int | None) -> str | None:
 
 
 def response_text(name: str, seed: int) -> str:
-    passes = name.startswith("ok_") or (name.startswith("mixed_") and seed % 2 == 1)
+    passes = name.startswith(("ok_", "later_")) or (name.startswith("mixed_") and seed % 2 == 1)
     value = 42 if passes else 41
-    tests = "" if name.startswith("notests_") else (
+    tests = "" if name.startswith(("notests_", "later_")) else (
         f"\n\n[Tests]\n```python\nassert {name}() == 42\nassert {name}(1, 2) == 42\n```")
     return (f"[Reasoning]\nThe function ignores its arguments and returns the constant.\n\n"
             f"[Implementation]\n```python\ndef {name}(*args, **kwargs):\n    return {value}\n```\n\n"
@@ -125,12 +132,13 @@ def instruct_app(log: list[dict], *, fail_after: int | None = None, name: str = 
 
 def requests_of(log: list[dict]) -> dict[str, int]:
     """How many logged requests were for each stage."""
-    counts = {"instruction": 0, "response": 0, "evolution": 0}
+    counts = {"instruction": 0, "response": 0, "evolution": 0, "tests": 0}
     for body in log:
         text = body.get("prompt") or body["messages"][-1]["content"]
         tail = text.rstrip()
         kind = ("instruction" if tail.endswith("### Concepts") else
-                "response" if tail.endswith("### Response") else "evolution")
+                "response" if tail.endswith("### Response") else
+                "tests" if tail.endswith("[Tests]\n```python") else "evolution")
         counts[kind] += 1
     return counts
 

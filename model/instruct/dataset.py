@@ -4,7 +4,7 @@
                   {"role": "user", "content": <instruction>},
                   {"role": "assistant", "content": <response: reasoning, implementation, explanation, tests>}],
      "meta": {"id", "seed_id", "source": {"path", "qualname", "line"}, "concepts", "round", "method",
-              "parent", "response_index", "responses", "passed", "model", "generator"}}
+              "parent", "response_index", "responses", "passed", "tests_pruned", "model", "generator"}}
 
 The messages are what a chat template (and the SFT side) reads; `meta` says
 where the example came from. Before writing, the examples are decontaminated
@@ -69,6 +69,7 @@ def build_examples(
                 "source": {"path": seed.path, "qualname": seed.qualname, "line": seed.line},
                 "concepts": inst.concepts, "round": inst.round, "method": inst.method, "parent": inst.parent,
                 "response_index": outcome.index, "responses": responses_per_instruction, "passed": True,
+                "tests_pruned": outcome.outcome == "pruned",
                 "model": model, "generator": GENERATOR,
             },
         })

@@ -2,9 +2,11 @@
 
     seeds (tree-sitter, filtered, deduplicated, decontaminated)
       -> (concepts, instruction) per seed          few-shot, /v1/completions or /v1/chat/completions
+      -> one instruction per task                  same function name or near-duplicate text dropped
       -> Evol-Instruct rounds (optional)           depth/breadth methods, elimination rules
-      -> k responses with tests per instruction
+      -> k responses with tests per instruction    (answers that stop before their tests: asked for them)
       -> sandboxed self-validation                 one passing response kept per instruction
+                                                   (--prune-tests: or one passing once its wrong checks go)
       -> decontaminated JSONL of chat messages + report (JSON, Markdown)
 
 Everything the model answered is cached in `NAME.work/` beside the output
@@ -24,9 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from model.instruct.dataset import DatasetStats, build_examples, decontaminate_examples, write_jsonl
+from model.instruct.distinct import distinct_instructions
 from model.instruct.evolve import Instruction, evolve
 from model.instruct.generate import Api, GenRequest, ModelClient, ResponseStore, generate_all, new_request_count
-from model.instruct.prompts import FewShotPrompt, instruction_prompt, parse_instruction, response_prompt
+from model.instruct.prompts import (FewShotPrompt, instruction_prompt, parse_instruction, response_prompt,
+                                    tests_prompt, wants_tests, with_tests)
 from model.instruct.report import InstructReport, work_dir
 from model.instruct.sandbox import Isolation, SandboxLimits, detect_isolation
 from model.instruct.seeds import extract_seeds, limit_seeds
@@ -57,6 +61,7 @@ class InstructConfig:
     decontaminate: bool = True
     mbpp_path: str | None = None
     system: str | None = None  # a system message for every example (none by default)
+    prune_tests: bool = False  # keep answers that pass once their failing checks are dropped
     progress: bool = True
     request_timeout_s: float = 600.0
 
@@ -163,7 +168,10 @@ def run_instruct(
             parsed = parse_instruction(text)
             if parsed is not None:
                 base.append(Instruction(id=s.id, seed_id=s.id, text=parsed.instruction, concepts=parsed.concepts))
-        report.instructions = {"asked": len(seeds), "parsed": len(base), "unparsed": len(seeds) - len(base)}
+        parsed_count = len(base)
+        base, repeated = distinct_instructions(base)
+        report.instructions = {"asked": len(seeds), "parsed": parsed_count, "unparsed": len(seeds) - parsed_count,
+                               **repeated, "distinct": len(base)}
         lap("instructions")
 
         # 2. Evol-Instruct
@@ -192,16 +200,30 @@ def run_instruct(
         texts = ask(requests, "responses")
         report.responses = {"instructions": len(instructions), "per_instruction": config.responses,
                             "total": len(requests)}
+
+        # 3b. answers that stopped after their explanation are asked to go on with their tests
+        # (a third of the small model's answers did)
+        if config.api == "completions":
+            inst_of = [inst for inst in instructions for _ in range(config.responses)]
+            need = [n for n, text in enumerate(texts) if wants_tests(text)]
+            more = ask([GenRequest("tests", f"{requests[n].item}.tests",
+                                   tests_prompt(inst_of[n].text, texts[n], key=f"{config.seed}:{inst_of[n].id}"),
+                                   config.max_tokens // 2, config.temperature, seed=requests[n].seed)
+                        for n in need], "tests")
+            for n, tests in zip(need, more):
+                texts[n] = with_tests(texts[n], tests)
+            report.responses["tests_asked"] = len(need)
         lap("responses")
     finally:
         store.close()
 
     # 4. self-validation in the sandbox
-    candidates = [Candidate(inst.id, j, texts[n * config.responses + j])
+    candidates = [Candidate(inst.id, j, texts[n * config.responses + j], inst.text)
                   for n, inst in enumerate(instructions) for j in range(config.responses)]
     outcomes, kept, vstats = validate(candidates, limits=limits, isolation=isolation,
                                       store=ExecutionStore(work / "executions.jsonl"),
-                                      workers=config.exec_workers, progress=config.progress)
+                                      workers=config.exec_workers, progress=config.progress,
+                                      prune_tests=config.prune_tests)
     by_round: dict[str, dict[str, Any]] = {}
     round_of = {i.id: i.round for i in instructions}
     for o in outcomes:
@@ -241,7 +263,8 @@ def summary(report: InstructReport) -> str:
     steps = report.seeds.get("steps", {})
     return (f"{report.dataset.get('examples', 0)} examples -> {report.output}\n"
             f"seeds {steps.get('seeds', 0)} of {steps.get('functions', 0)} functions; "
-            f"instructions {report.instructions.get('parsed', 0)} (+{report.evolution.get('kept', 0)} evolved); "
+            f"instructions {report.instructions.get('distinct', 0)} distinct of {report.instructions.get('parsed', 0)} "
+            f"(+{report.evolution.get('kept', 0)} evolved); "
             f"responses passing their tests {v.get('outcomes', {}).get('passed', 0)} of {v.get('run', 0)} run "
             f"({100 * v.get('response_pass_rate', 0):.1f}%); instructions kept {v.get('instructions_kept', 0)} of "
             f"{v.get('instructions', 0)}\n"

@@ -28,6 +28,7 @@ import re
 from dataclasses import dataclass
 
 from model.evaluation.code_extraction import fenced_blocks
+from model.instruct.imports import missing_imports
 
 SNIPPET = "### Snippet"
 CONCEPTS = "### Concepts"
@@ -290,11 +291,33 @@ def response_prompt(instruction: str, *, key: str) -> FewShotPrompt:
                          stop=(f"\n{INSTRUCTION}", f"\n{SNIPPET}"))
 
 
+TESTS_OPENING = f"\n\n{TESTS}\n```python\n"
+
+
+def tests_prompt(instruction: str, answer: str, *, key: str) -> FewShotPrompt:
+    """For an answer that ended before its `[Tests]`: the same prompt with the answer and an opened
+    tests block, so the model writes only the tests (for /v1/completions; a chat turn cannot be
+    continued portably)."""
+    base = response_prompt(instruction, key=key)
+    return FewShotPrompt(base.system, base.shots, base.query + answer.strip() + TESTS_OPENING,
+                         stop=("```", *base.stop))
+
+
+def wants_tests(answer: str) -> bool:
+    """An answer with its implementation but no `[Tests]` section at all (nor a cut-off one)."""
+    return TESTS not in answer and parse_response(answer)[1] == "no_tests"
+
+
+def with_tests(answer: str, tests: str) -> str:
+    return answer.strip() + TESTS_OPENING + tests.strip("\n") + "\n```"
+
+
 @dataclass(frozen=True)
 class ParsedResponse:
     text: str  # the whole answer, as it goes into the dataset
     code: str  # the implementation's code blocks
     tests: str  # the tests' code blocks
+    imports_added: tuple[str, ...] = ()  # import lines the answer forgot, now at the top of its code
 
     def program(self) -> str:
         return self.code.rstrip() + "\n\n\n" + self.tests.rstrip() + "\n"
@@ -323,12 +346,54 @@ def parse_response(text: str) -> tuple[ParsedResponse | None, str]:
     tests = "\n\n".join(b.code.rstrip() for b in test_blocks) + "\n"
     if not checks_something(tests):
         return None, "no_assertions"
-    return ParsedResponse(text=text, code=code, tests=tests), "ok"
+    imports = missing_imports(code + "\n" + tests)
+    if imports:
+        text = _with_lines_before(text, code_blocks[0].code, imports)
+        code = "\n".join(imports) + "\n\n" + code
+    return ParsedResponse(text=text, code=code, tests=tests, imports_added=tuple(imports)), "ok"
+
+
+_FENCE_LINE = re.compile(r"^[ \t]*```+[^\n]*\n", re.MULTILINE)
+_CLOSING_FENCE = re.compile(r"^[ \t]*```+[ \t]*$", re.MULTILINE)
+
+
+def _block_span(text: str, block: str) -> tuple[int, int] | None:
+    """Where, in `text`, the fenced block whose code is `block` runs: from its first code line to
+    its closing fence (or the end of the text)."""
+    first = block.lstrip("\n").split("\n", 1)[0]
+    for fence in _FENCE_LINE.finditer(text):
+        start = fence.end()
+        while text.startswith("\n", start):
+            start += 1
+        if text.startswith(first, start):
+            closing = _CLOSING_FENCE.search(text, start)
+            return start, closing.start() if closing else len(text)
+    return None
+
+
+def _with_lines_before(text: str, block: str, lines: list[str]) -> str:
+    """`text` with `lines` (and a blank line) put at the top of the fenced block that holds `block`."""
+    span = _block_span(text, block)
+    if span is None:
+        return text
+    return text[:span[0]] + "\n".join(lines) + "\n\n" + text[span[0]:]
+
+
+def with_tests_replaced(response: ParsedResponse, tests: str) -> ParsedResponse | None:
+    """The same answer with other tests in its (single) tests block; None where that block cannot
+    be told apart."""
+    span = _block_span(response.text, response.tests)
+    if span is None or len([b for b in fenced_blocks(response.text) if b.is_python and b.code.strip()]) != 2:
+        return None
+    start, end = span
+    text = response.text[:start] + tests.rstrip("\n") + "\n" + response.text[end:]
+    return ParsedResponse(text=text, code=response.code, tests=tests.rstrip("\n") + "\n",
+                          imports_added=response.imports_added)
 
 
 def checks_something(tests: str) -> bool:
     """Whether the tests can fail on a wrong answer: an `assert`, an `assert...` call (unittest,
-    numpy.testing) or a `with pytest.raises(...)`. Tests that only call the code (or print, or
+    numpy.testing), a `with pytest.raises(...)` or a `raise AssertionError`. Tests that only call the code (or print, or
     write a file) pass whatever it returns, and kept such answers taught the model to echo the
     instruction's code. Tests that do not parse are left to the sandbox, where they fail."""
     try:
@@ -342,5 +407,9 @@ def checks_something(tests: str) -> bool:
             func = node.func
             name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
             if name.lower().startswith("assert") or name == "raises":
+                return True
+        if isinstance(node, ast.Raise) and node.exc is not None:
+            exc = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+            if isinstance(exc, ast.Name) and exc.id == "AssertionError":
                 return True
     return False

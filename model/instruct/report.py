@@ -79,7 +79,10 @@ class InstructReport:
         i = self.instructions
         lines += ["", "## Instructions (seed -> concepts -> instruction)", "",
                   f"- seeds asked: {i.get('asked', 0)}; instructions parsed: {i.get('parsed', 0)}; "
-                  f"unparseable answers: {i.get('unparsed', 0)}"]
+                  f"unparseable answers: {i.get('unparsed', 0)}",
+                  f"- the same task again, dropped: {i.get('same_name', 0)} naming an earlier instruction's "
+                  f"function, {i.get('near_duplicates', 0)} near duplicates of an earlier one's text; "
+                  f"distinct instructions: {i.get('distinct', i.get('parsed', 0))}"]
 
         ev = self.evolution
         lines += ["", f"## Evol-Instruct ({ev.get('rounds', 0)} rounds)", ""]
@@ -97,13 +100,20 @@ class InstructReport:
         lines += ["", "## Responses and self-validation", "",
                   f"- instructions: {rs.get('instructions', 0)}, {rs.get('per_instruction', 0)} responses each "
                   f"({rs.get('total', 0)} responses)"]
+        if rs.get("tests_asked"):
+            lines.append(f"- answers that ended before their tests, asked to go on from `[Tests]`: "
+                         f"{rs['tests_asked']}")
         v = self.validation
         if v:
             lines += ["", "| outcome | responses |", "|---|---:|"]
             lines += [f"| {k} | {n} |" for k, n in v.get("outcomes", {}).items()]
             lines += ["",
+                      f"- answers run with imports they forgot, added: {v.get('imports_added', 0)}",
                       f"- response pass rate: {100 * v.get('response_pass_rate', 0):.1f}% "
                       f"({v.get('outcomes', {}).get('passed', 0)} of {v.get('run', 0)} run)",
+                      *([f"- kept once their failing checks were dropped (`--prune-tests`): "
+                         f"{v['outcomes']['pruned']} ({v.get('checks_dropped', 0)} checks dropped)"]
+                        if v.get("outcomes", {}).get("pruned") else []),
                       f"- instructions with a passing response: {v.get('instructions_kept', 0)} of "
                       f"{v.get('instructions', 0)} ({100 * v.get('instruction_pass_rate', 0):.1f}%)"]
             if v.get("by_round"):

@@ -6,11 +6,17 @@ A response counts as:
   (nothing is run);
 - `no_assertions`: its tests check nothing (no assert), so they would pass
   whatever the code does (nothing is run);
+- `copies_instruction`: its implementation is code the instruction already
+  holds, with next to nothing of its own (nothing is run): trained on, such
+  answers teach the model to echo the question's code back (the rich run's
+  adapter did just that on HumanEval);
 - the sandbox's status otherwise: `passed`, `failed`, `timeout`, `memory`,
-  `blocked` (it tried the network, a write outside its folder, a process, ...).
+  `blocked` (it tried the network, a write outside its folder, a process, ...);
+- `pruned` (only with `prune_tests`): it failed, and passes with the checks it
+  failed left out (`model.instruct.pruning`).
 
-Per instruction, the first passing response (lowest index) is kept; the others
-are dropped. Pass rates are reported per response (passed / run) and per
+Per instruction, the first passing response (lowest index) is kept, or failing
+that the first pruned one; the others are dropped. Pass rates are reported per response (passed / run) and per
 instruction (instructions with a kept response / instructions).
 
 Results are cached in an append-only JSONL file keyed by the program's hash and
@@ -28,10 +34,11 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from model.instruct.prompts import ParsedResponse, parse_response
+from model.instruct import pruning
+from model.instruct.prompts import ParsedResponse, parse_response, with_tests_replaced
 from model.instruct.sandbox import STATUSES, Isolation, SandboxLimits, SandboxResult, run_sandboxed
 
-OUTCOMES: tuple[str, ...] = ("no_code", "no_tests", "no_assertions", *STATUSES)
+OUTCOMES: tuple[str, ...] = ("no_code", "no_tests", "no_assertions", "copies_instruction", *STATUSES, "pruned")
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,7 @@ class Candidate:
     instruction_id: str
     index: int  # which of the k responses
     text: str  # the model's answer
+    instruction: str = ""  # what it answers
 
 
 @dataclass
@@ -58,6 +66,8 @@ class ValidationStats:
     instructions: int = 0
     instructions_kept: int = 0
     executions_cached: int = 0
+    imports_added: int = 0  # answers run with imports they forgot (see model.instruct.imports)
+    checks_dropped: int = 0  # failing checks left out of the `pruned` answers
 
     @property
     def response_pass_rate(self) -> float:
@@ -101,6 +111,17 @@ class ExecutionStore:
             return f.read(1) == b"\n"
 
 
+def copies_instruction(code: str, instruction: str, *, skip: Sequence[str] = ()) -> bool:
+    """Whether the implementation repeats code from the instruction and adds almost nothing:
+    at least 3 of its lines are in the instruction and fewer than max(2, a quarter of them) are
+    not. Lines are compared stripped; blank lines, comments and the `skip` lines are left out."""
+    given = {line.strip() for line in instruction.splitlines()}
+    lines = [line.strip() for line in code.splitlines()]
+    lines = [line for line in lines if line and not line.startswith("#") and line not in skip]
+    copied = sum(line in given for line in lines)
+    return copied >= 3 and len(lines) - copied < max(2, len(lines) / 4)
+
+
 def execution_key(program: str, limits: SandboxLimits, isolation: Isolation) -> str:
     settings = json.dumps({"limits": limits.to_dict(), "network": isolation.network}, sort_keys=True)
     return hashlib.sha256((settings + "\0" + program).encode("utf-8", "surrogatepass")).hexdigest()
@@ -114,51 +135,28 @@ def validate(
     store: ExecutionStore | None = None,
     workers: int | None = None,
     progress: bool = False,
+    prune_tests: bool = False,
 ) -> tuple[list[Outcome], dict[str, Outcome], ValidationStats]:
-    """Every candidate's outcome (in order), the kept response per instruction id, and the counts."""
+    """Every candidate's outcome (in order), the kept response per instruction id, and the counts.
+    With `prune_tests`, failed answers get a second chance (see `model.instruct.pruning`)."""
     outcomes: list[Outcome] = []
-    to_run: dict[str, list[int]] = {}  # execution key -> indexes into outcomes
-    programs: dict[str, str] = {}
     stats = ValidationStats(responses=len(candidates))
+    runner = _Runner(limits, isolation, store, workers, progress, stats)
+    programs: list[str | None] = []
     for c in candidates:
         parsed, why = parse_response(c.text)
-        outcome = Outcome(c.instruction_id, c.index, why if parsed is None else "pending", parsed)
-        outcomes.append(outcome)
-        if parsed is None:
-            continue
-        program = parsed.program()
-        key = execution_key(program, limits, isolation)
-        cached = store.get(key) if store is not None else None
-        if cached is not None:
-            outcome.result, outcome.outcome = cached, cached.status
-            stats.executions_cached += 1
-            continue
-        to_run.setdefault(key, []).append(len(outcomes) - 1)
-        programs[key] = program
-
-    if to_run:
-        bar = None
-        if progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=len(to_run), desc="running tests", unit="program", file=sys.stderr, leave=False)
-        workers = max(1, workers or os.cpu_count() or 1)
-        try:
-            with ThreadPoolExecutor(max_workers=min(workers, len(to_run))) as pool:
-                futures = {pool.submit(run_sandboxed, programs[k], limits=limits, isolation=isolation): k
-                           for k in to_run}
-                for future in as_completed(futures):
-                    key = futures[future]
-                    result = future.result()
-                    if store is not None:
-                        store.put(key, result)
-                    for i in to_run[key]:
-                        outcomes[i].result, outcomes[i].outcome = result, result.status
-                    if bar is not None:
-                        bar.update(1)
-        finally:
-            if bar is not None:
-                bar.close()
+        if parsed is not None and copies_instruction(parsed.code, c.instruction, skip=parsed.imports_added):
+            parsed, why = None, "copies_instruction"
+        outcomes.append(Outcome(c.instruction_id, c.index, why if parsed is None else "pending", parsed))
+        programs.append(parsed.program() if parsed is not None else None)
+        stats.imports_added += bool(parsed is not None and parsed.imports_added)
+    results = runner.run([p for p in programs if p is not None], "running tests")
+    for o, p in zip(outcomes, programs):
+        if p is not None:
+            o.result = results[p]
+            o.outcome = o.result.status
+    if prune_tests:
+        _prune(outcomes, runner, stats)
 
     kept: dict[str, Outcome] = {}
     seen: set[str] = set()
@@ -167,10 +165,82 @@ def validate(
         if o.result is not None:
             stats.run += 1
         seen.add(o.instruction_id)
-        if o.outcome == "passed":
+        if o.outcome in ("passed", "pruned"):
             best = kept.get(o.instruction_id)
-            if best is None or o.index < best.index:
+            if best is None or (o.outcome != "passed", o.index) < (best.outcome != "passed", best.index):
                 kept[o.instruction_id] = o
     stats.instructions = len(seen)
     stats.instructions_kept = len(kept)
     return outcomes, kept, stats
+
+
+def _prune(outcomes: list[Outcome], runner: _Runner, stats: ValidationStats) -> None:
+    """Failed answers: each check on its own, then the passing checks together (see `pruning`)."""
+    plans = []
+    for o in outcomes:
+        if o.outcome != "failed" or o.response is None:
+            continue
+        statements = pruning.split_statements(o.response.tests)
+        if statements is None or sum(s.check for s in statements) < pruning.MIN_CHECKS:
+            continue
+        plans.append((o, statements, pruning.check_programs(o.response.code, statements)))
+    results = runner.run([p for _, _, checks in plans for p in checks], "running checks one by one")
+    finals = []
+    for o, statements, checks in plans:
+        passed = [results[p].status == "passed" for p in checks]
+        kept = pruning.pruned(statements, passed)
+        response = None if kept is None else with_tests_replaced(o.response, "\n".join(s.source for s in kept))
+        if response is not None:
+            finals.append((o, response, passed.count(False)))
+    results = runner.run([r.program() for _, r, _ in finals], "running pruned tests")
+    for o, response, dropped in finals:
+        result = results[response.program()]
+        if result.status == "passed":
+            o.outcome, o.response, o.result = "pruned", response, result
+            stats.checks_dropped += dropped
+
+
+class _Runner:
+    """Runs programs in the sandbox, each distinct one once, from the store where it has them."""
+
+    def __init__(self, limits: SandboxLimits, isolation: Isolation, store: ExecutionStore | None,
+                 workers: int | None, progress: bool, stats: ValidationStats):
+        self.limits, self.isolation, self.store, self.progress, self.stats = limits, isolation, store, progress, stats
+        self.workers = max(1, workers or os.cpu_count() or 1)
+
+    def run(self, programs: Sequence[str], desc: str) -> dict[str, SandboxResult]:
+        results: dict[str, SandboxResult] = {}
+        todo: dict[str, str] = {}  # execution key -> program
+        for program in programs:
+            if program in results or program in todo.values():
+                continue
+            key = execution_key(program, self.limits, self.isolation)
+            cached = self.store.get(key) if self.store is not None else None
+            if cached is not None:
+                results[program] = cached
+            else:
+                todo[key] = program
+        self.stats.executions_cached += sum(p in results for p in programs)  # every run the store answered
+        if not todo:
+            return results
+        bar = None
+        if self.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(todo), desc=desc, unit="program", file=sys.stderr, leave=False)
+        try:
+            with ThreadPoolExecutor(max_workers=min(self.workers, len(todo))) as pool:
+                futures = {pool.submit(run_sandboxed, program, limits=self.limits, isolation=self.isolation): key
+                           for key, program in todo.items()}
+                for future in as_completed(futures):
+                    key = futures[future]
+                    result = future.result()
+                    if self.store is not None:
+                        self.store.put(key, result)
+                    results[todo[key]] = result
+                    if bar is not None:
+                        bar.update(1)
+        finally:
+            if bar is not None:
+                bar.close()
+        return results

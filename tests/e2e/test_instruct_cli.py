@@ -61,7 +61,8 @@ def test_the_whole_pipeline(repo, tmp_path):
 
     # 12 seeds -> 12 instruction requests; 11 parse (garbled_pow does not);
     # 2 rounds x 11 evolutions; (11 + 2 x 7 kept evolutions) x 2 responses.
-    assert requests_of(first_log) == {"instruction": 12, "evolution": 22, "response": 50}
+    # the 6 answers of notests_sub stop before their tests and are asked for them (the fake gives none)
+    assert requests_of(first_log) == {"instruction": 12, "evolution": 22, "response": 50, "tests": 6}
     assert {b["model"] for b in first_log} == {MODEL}
     assert all("prompt" in b and "seed" in b for b in first_log)
 
@@ -85,13 +86,14 @@ def test_the_whole_pipeline(repo, tmp_path):
         "python_files": 7, "functions": 20 + functions, "no_docstring": 2 + undocumented, "unparseable": 1,
         "trivial": 3, "too_long": 0, "exact_duplicates": 1, "near_duplicates": 1, "contaminated": 2, "seeds": 12}
     assert report["seeds"]["contaminated_by_benchmark"] == {"humaneval": 1, "mbpp": 1}
-    assert report["instructions"] == {"asked": 12, "parsed": 11, "unparsed": 1}
+    assert report["instructions"] == {"asked": 12, "parsed": 11, "unparsed": 1, "same_name": 0,
+                                      "near_duplicates": 0, "distinct": 11}
     assert [(r["attempted"], r["kept"], r["eliminated"]) for r in report["evolution"]["per_round"]] == [
         (11, 7, {"no_change": 1, "sorry": 1, "stop_words": 1, "copied_template": 1})] * 2
     assert report["evolution"]["eliminated"] == {"no_change": 2, "sorry": 2, "stop_words": 2, "copied_template": 2}
     v = report["validation"]
-    assert v["outcomes"] == {"no_code": 0, "no_tests": 6, "no_assertions": 0, "passed": 35, "failed": 9, "timeout": 0, "memory": 0,
-                             "blocked": 0}
+    assert v["outcomes"] == {"no_code": 0, "no_tests": 6, "no_assertions": 0, "copies_instruction": 0, "passed": 35,
+                             "failed": 9, "timeout": 0, "memory": 0, "blocked": 0, "pruned": 0}
     assert (v["responses"], v["run"], v["instructions"], v["instructions_kept"]) == (50, 44, 25, 19)
     assert v["response_pass_rate"] == round(35 / 44, 4)
     # round 0: 11 instructions x 2 responses, notests_sub's 2 not run; 4 ok lineages, 4 evo*, mixed's second pass
@@ -100,7 +102,7 @@ def test_the_whole_pipeline(repo, tmp_path):
     assert report["dataset"] == {"examples": 19, "contaminated": 0,
                                  "contaminated_by_benchmark": {"humaneval": 0, "mbpp": 0},
                                  "by_round": {"0": 9, "1": 5, "2": 5}}
-    assert report["requests"] == {"sent": 0, "cached": 84}  # the rerun's report
+    assert report["requests"] == {"sent": 0, "cached": 90}  # the rerun's report
     assert report["sandbox"]["network"] in ("namespace", "audit-hook-only")
     md = (tmp_path / "data" / "my-repo-instruct.report.md").read_text()
     assert "| near_duplicates | 1 |" in md and "response pass rate: 79.5%" in md

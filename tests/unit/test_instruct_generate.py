@@ -160,13 +160,14 @@ def test_the_pipeline_reruns_with_a_larger_limit_ask_only_for_the_new_seeds(tmp_
                                     concurrency=3, progress=False)
             reports.append(run_instruct(config, decontaminator=None, isolation=isolation))
         logs.append(log)
+    tests = [r.responses.get("tests_asked", 0) for r in reports]
     assert [requests_of(log) for log in logs] == [
-        {"instruction": 3, "response": 6 - 2 * _garbled(reports[0]), "evolution": 0},
+        {"instruction": 3, "response": 6 - 2 * _garbled(reports[0]), "evolution": 0, "tests": tests[0]},
         {"instruction": 3, "response": 2 * (reports[1].instructions["parsed"] - reports[0].instructions["parsed"]),
-         "evolution": 0},
-        {"instruction": 0, "response": 0, "evolution": 0},
+         "evolution": 0, "tests": tests[1] - tests[0]},
+        {"instruction": 0, "response": 0, "evolution": 0, "tests": 0},
     ]
-    assert reports[2].requests == {"sent": 0, "cached": 6 + 2 * reports[1].instructions["parsed"]}
+    assert reports[2].requests == {"sent": 0, "cached": 6 + 2 * reports[1].instructions["parsed"] + tests[1]}
     assert reports[2].validation["executions_cached"] == reports[2].validation["run"]
     assert reports[1].dataset == reports[2].dataset
 
