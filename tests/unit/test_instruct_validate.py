@@ -11,7 +11,7 @@ from model.instruct.dataset import build_examples
 from model.instruct.validate import Candidate, ExecutionStore, validate
 from tests.instruct_fakes import response_text
 
-LIMITS = SandboxLimits(timeout_s=2, memory_mb=512)
+LIMITS = SandboxLimits(timeout_s=5, memory_mb=512)  # roomy: a loaded machine starts Python slowly
 
 LOOP = ("[Implementation]\n```python\ndef spin():\n    while True:\n        pass\n```\n"
         "[Tests]\n```python\nassert spin() is None\n```")
