@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from model.instruct.evolve import Instruction
 from model.training.dedup import DEFAULT_THRESHOLD, deduplicate
 
-_NAMED = re.compile(r"`\s*(?:def\s+|class\s+)?([A-Za-z_]\w*)")
+_NAMED = re.compile(r"(?<!`)`(?!`)\s*(?:def\s+|class\s+)?([A-Za-z_]\w*)")  # not a ``` fence
 
 
 def task_name(text: str) -> str | None:

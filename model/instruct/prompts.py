@@ -281,6 +281,12 @@ assert t.items() == ["a"]
 )
 
 
+def example_code() -> str:
+    """The code of the response prompt's worked examples: an answer that is mostly this code copied
+    one of them instead of answering its own instruction."""
+    return "\n".join(b.code for _, answer in _RESPONSE_SHOTS for b in fenced_blocks(answer))
+
+
 def response_shot_input(instruction: str) -> str:
     return f"{INSTRUCTION}\n{instruction.strip()}\n\n{RESPONSE}\n"
 

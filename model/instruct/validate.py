@@ -10,6 +10,11 @@ A response counts as:
   holds, with next to nothing of its own (nothing is run): trained on, such
   answers teach the model to echo the question's code back (the rich run's
   adapter did just that on HumanEval);
+- `copies_example`: the same against the prompt's worked examples: the answer
+  is an example's code, not an answer to its instruction;
+- `off_task`: the instruction names a function or class (its first
+  backticked name) and the implementation defines nothing by that name, or
+  defines it with an empty body (`pass`, `...`, a docstring);
 - the sandbox's status otherwise: `passed`, `failed`, `timeout`, `memory`,
   `blocked` (it tried the network, a write outside its folder, a process, ...);
 - `pruned` (only with `prune_tests`): it failed, and passes with the checks it
@@ -25,6 +30,7 @@ the sandbox's settings, so a rerun does not run the same program again.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -35,10 +41,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from model.instruct import pruning
-from model.instruct.prompts import ParsedResponse, parse_response, with_tests_replaced
+from model.instruct.distinct import task_name
+from model.instruct.prompts import ParsedResponse, example_code, parse_response, with_tests_replaced
 from model.instruct.sandbox import STATUSES, Isolation, SandboxLimits, SandboxResult, run_sandboxed
 
-OUTCOMES: tuple[str, ...] = ("no_code", "no_tests", "no_assertions", "copies_instruction", *STATUSES, "pruned")
+OUTCOMES: tuple[str, ...] = ("no_code", "no_tests", "no_assertions", "copies_instruction", "copies_example",
+                             "off_task", *STATUSES, "pruned")
+
+
+_EXAMPLE_CODE = example_code()
 
 
 @dataclass(frozen=True)
@@ -111,6 +122,36 @@ class ExecutionStore:
             return f.read(1) == b"\n"
 
 
+def answer_problem(response: ParsedResponse, instruction: str) -> str:
+    """"ok", or why the answer is not worth running: copies_instruction, copies_example or off_task."""
+    if copies_instruction(response.code, instruction, skip=response.imports_added):
+        return "copies_instruction"
+    if copies_instruction(response.code, _EXAMPLE_CODE, skip=response.imports_added):
+        return "copies_example"
+    name = task_name(instruction)
+    if name is not None and not defines_for_real(response.code, name):
+        return "off_task"
+    return "ok"
+
+
+def defines_for_real(code: str, name: str) -> bool:
+    """Whether `code` defines a function, method or class called `name` (case-blind) with a body that
+    does something. Code that does not parse is given the benefit of the doubt (the sandbox decides)."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return True
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name.lower() == name:
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                body = body[1:]  # the docstring
+            if any(not (isinstance(b, ast.Pass) or (isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant)))
+                   for b in body):
+                return True
+    return False
+
+
 def copies_instruction(code: str, instruction: str, *, skip: Sequence[str] = ()) -> bool:
     """Whether the implementation repeats code from the instruction and adds almost nothing:
     at least 3 of its lines are in the instruction and fewer than max(2, a quarter of them) are
@@ -145,8 +186,9 @@ def validate(
     programs: list[str | None] = []
     for c in candidates:
         parsed, why = parse_response(c.text)
-        if parsed is not None and copies_instruction(parsed.code, c.instruction, skip=parsed.imports_added):
-            parsed, why = None, "copies_instruction"
+        if parsed is not None:
+            why = answer_problem(parsed, c.instruction)
+            parsed = parsed if why == "ok" else None
         outcomes.append(Outcome(c.instruction_id, c.index, why if parsed is None else "pending", parsed))
         programs.append(parsed.program() if parsed is not None else None)
         stats.imports_added += bool(parsed is not None and parsed.imports_added)

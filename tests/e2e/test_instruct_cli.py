@@ -92,8 +92,9 @@ def test_the_whole_pipeline(repo, tmp_path):
         (11, 7, {"no_change": 1, "sorry": 1, "stop_words": 1, "copied_template": 1})] * 2
     assert report["evolution"]["eliminated"] == {"no_change": 2, "sorry": 2, "stop_words": 2, "copied_template": 2}
     v = report["validation"]
-    assert v["outcomes"] == {"no_code": 0, "no_tests": 6, "no_assertions": 0, "copies_instruction": 0, "passed": 35,
-                             "failed": 9, "timeout": 0, "memory": 0, "blocked": 0, "pruned": 0}
+    assert v["outcomes"] == {"no_code": 0, "no_tests": 6, "no_assertions": 0, "copies_instruction": 0,
+                             "copies_example": 0, "off_task": 0, "passed": 35, "failed": 9, "timeout": 0,
+                             "memory": 0, "blocked": 0, "pruned": 0}
     assert (v["responses"], v["run"], v["instructions"], v["instructions_kept"]) == (50, 44, 25, 19)
     assert v["response_pass_rate"] == round(35 / 44, 4)
     # round 0: 11 instructions x 2 responses, notests_sub's 2 not run; 4 ok lineages, 4 evo*, mixed's second pass

@@ -174,3 +174,27 @@ def test_answers_that_stop_before_their_tests_are_asked_for_them(tmp_path):
     assert report.validation["outcomes"]["passed"] == 1 and report.validation["outcomes"]["no_tests"] == 1
     row = (tmp_path / "x.jsonl").read_text().splitlines()
     assert len(row) == 1 and "[Tests]\\n```python\\nassert later_add() == 42" in row[0]
+
+
+# --------------------------------------------------------------------------- answers to another question
+
+def test_an_answer_must_define_what_the_instruction_names_and_not_be_an_example(isolation):
+    ask = "Write a Python class `Segment` with a `text` attribute and a `cell_length()` method."
+    example = answer("def batched(items, n):\n    if not isinstance(n, int) or n <= 0:\n"
+                     "        raise ValueError(\"n must be a positive integer\")\n"
+                     "    return [items[i:i + n] for i in range(0, len(items), n)]",
+                     "assert batched([1, 2, 3], 2) == [[1, 2], [3]]")
+    other = answer("def cell_length(text):\n    return len(text)", "assert cell_length('ab') == 2")
+    stub = answer('class Segment:\n    """A piece of text."""\n    ...', "assert Segment")
+    real = answer("class Segment:\n    def __init__(self, text):\n        self.text = text\n\n"
+                  "    def cell_length(self):\n        return len(self.text)",
+                  "assert Segment('ab').cell_length() == 2")
+    outcomes, kept, _ = validate([Candidate("s", i, a, ask) for i, a in enumerate((example, other, stub, real))],
+                                 limits=LIMITS, isolation=isolation)
+    assert [o.outcome for o in outcomes] == ["copies_example", "off_task", "off_task", "passed"]
+    assert kept["s"].index == 3
+
+
+def test_a_code_fence_is_not_a_name():
+    assert task_name("Complete this:\n```python\ndef f(): ...\n```") is None
+    assert task_name("Implement ``` `def area(w, h)` ```") == "area"

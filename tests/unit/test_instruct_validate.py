@@ -45,8 +45,9 @@ def test_a_passing_response_is_kept_and_failing_ones_are_dropped(isolation, tmp_
         ("loop", 0, "timeout"),
     ]
     assert {k: o.index for k, o in kept.items()} == {"good": 0, "mixed": 1}
-    assert stats.outcomes == {"no_code": 1, "no_tests": 1, "no_assertions": 0, "copies_instruction": 0, "passed": 3,
-                              "failed": 3, "timeout": 1, "memory": 0, "blocked": 0, "pruned": 0}
+    assert stats.outcomes == {"no_code": 1, "no_tests": 1, "no_assertions": 0, "copies_instruction": 0,
+                              "copies_example": 0, "off_task": 0, "passed": 3, "failed": 3, "timeout": 1,
+                              "memory": 0, "blocked": 0, "pruned": 0}
     assert (stats.responses, stats.run, stats.instructions, stats.instructions_kept) == (9, 7, 5, 2)
     assert stats.response_pass_rate == pytest.approx(3 / 7)
     assert stats.instruction_pass_rate == pytest.approx(2 / 5)
