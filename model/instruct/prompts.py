@@ -158,9 +158,10 @@ def parse_instruction(text: str) -> ParsedInstruction | None:
 
 RESPONSE_SYSTEM = """\
 You are an expert Python programmer. Answer each instruction in four parts: [Reasoning] how to solve it,
-[Implementation] the solution in one Python code block, [Explanation] why it is correct, and [Tests] one
-Python code block of assertions that check the implementation, including edge cases. The tests must run as
-they are after the implementation, with only the standard library, and without network, files or input."""
+[Implementation] the solution in one Python code block, each function and class with a docstring,
+[Explanation] why it is correct, and [Tests] one Python code block of assertions that check the
+implementation, including edge cases. The tests must run as they are after the implementation, with only the
+standard library, and without network, files or input."""
 
 _RESPONSE_SHOTS: tuple[tuple[str, str], ...] = (
     (
@@ -174,6 +175,11 @@ make the loop run forever.
 [Implementation]
 ```python
 def batched(items, n):
+    \"\"\"Split `items` into consecutive lists of at most `n` items, in order.
+
+    >>> batched([1, 2, 3], 2)
+    [[1, 2], [3]]
+    \"\"\"
     if not isinstance(n, int) or n <= 0:
         raise ValueError("n must be a positive integer")
     return [items[i:i + n] for i in range(0, len(items), n)]
@@ -210,6 +216,7 @@ _FACTORS = {"B": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3}
 
 
 def to_bytes(size):
+    \"\"\"The number of bytes in a size such as "4K" (units B, K, M, G; powers of 1024).\"\"\"
     number, unit = size[:-1], size[-1:]
     if unit not in _FACTORS or not number.isdigit():
         raise ValueError(f"bad size: {size!r}")
@@ -248,17 +255,21 @@ from collections import OrderedDict
 
 
 class RecentSet:
+    \"\"\"A set that remembers the `capacity` most recently added items.\"\"\"
+
     def __init__(self, capacity):
         self.capacity = capacity
         self._items = OrderedDict()
 
     def add(self, item):
+        \"\"\"Add `item` as the most recent, forgetting the least recent beyond the capacity.\"\"\"
         self._items.pop(item, None)
         self._items[item] = None
         while len(self._items) > self.capacity:
             self._items.popitem(last=False)
 
     def items(self):
+        \"\"\"The items, most recent first.\"\"\"
         return list(reversed(self._items))
 ```
 
