@@ -41,6 +41,8 @@ class FencedBlock:
     language: str  # lower-cased tag after the fence, "" when bare
     code: str
     closed: bool  # False when the reply ended inside the block
+    start: int  # where the block's lines begin in the text (after the opening fence's line)
+    end: int  # where they end (the closing fence, or the end of the text)
 
     @property
     def is_python(self) -> bool:
@@ -54,10 +56,11 @@ def fenced_blocks(text: str) -> list[FencedBlock]:
     while (opening := _OPEN_FENCE.search(text, pos)) is not None:
         ticks, language = opening.group(1), opening.group(2).lower()
         closing = re.compile(rf"^[ \t]*{ticks}`*[ \t]*$", re.MULTILINE).search(text, opening.end())
+        end = len(text) if closing is None else closing.start()
+        blocks.append(FencedBlock(language, _trim_blank_lines(text[opening.end():end]), closing is not None,
+                                  opening.end(), end))
         if closing is None:
-            blocks.append(FencedBlock(language, _trim_blank_lines(text[opening.end():]), closed=False))
             break
-        blocks.append(FencedBlock(language, _trim_blank_lines(text[opening.end():closing.start()]), closed=True))
         pos = closing.end()
     return blocks
 

@@ -37,9 +37,9 @@ def distinct_instructions(instructions: Sequence[Instruction], *, threshold: flo
     named: list[Instruction] = []
     for inst in instructions:
         name = task_name(inst.text)
-        if name is not None and name in seen:
-            continue
         if name is not None:
+            if name in seen:
+                continue
             seen.add(name)
         named.append(inst)
     result = deduplicate(((i.id, i.text) for i in named), threshold=threshold)

@@ -204,12 +204,14 @@ def run_instruct(
         # 3b. answers that stopped after their explanation are asked to go on with their tests
         # (a third of the small model's answers did)
         if config.api == "completions":
-            inst_of = [inst for inst in instructions for _ in range(config.responses)]
             need = [n for n, text in enumerate(texts) if wants_tests(text)]
-            more = ask([GenRequest("tests", f"{requests[n].item}.tests",
-                                   tests_prompt(inst_of[n].text, texts[n], key=f"{config.seed}:{inst_of[n].id}"),
-                                   config.max_tokens // 2, config.temperature, seed=requests[n].seed)
-                        for n in need], "tests")
+            tests_requests = []
+            for n in need:
+                inst = instructions[n // config.responses]  # texts run k per instruction, in order
+                tests_requests.append(GenRequest("tests", f"{requests[n].item}.tests",
+                                                 tests_prompt(inst.text, texts[n], key=f"{config.seed}:{inst.id}"),
+                                                 config.max_tokens // 2, config.temperature, seed=requests[n].seed))
+            more = ask(tests_requests, "tests")
             for n, tests in zip(need, more):
                 texts[n] = with_tests(texts[n], tests)
             report.responses["tests_asked"] = len(need)

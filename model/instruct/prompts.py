@@ -27,7 +27,7 @@ import random
 import re
 from dataclasses import dataclass
 
-from model.evaluation.code_extraction import fenced_blocks
+from model.evaluation.code_extraction import FencedBlock, fenced_blocks
 from model.instruct.imports import missing_imports
 
 SNIPPET = "### Snippet"
@@ -365,44 +365,32 @@ def parse_response(text: str) -> tuple[ParsedResponse | None, str]:
         return None, "no_assertions"
     imports = missing_imports(code + "\n" + tests)
     if imports:
-        text = _with_lines_before(text, code_blocks[0].code, imports)
+        text = _with_lines_before(text, code_blocks[0], imports)
         code = "\n".join(imports) + "\n\n" + code
     return ParsedResponse(text=text, code=code, tests=tests, imports_added=tuple(imports)), "ok"
 
 
-_FENCE_LINE = re.compile(r"^[ \t]*```+[^\n]*\n", re.MULTILINE)
-_CLOSING_FENCE = re.compile(r"^[ \t]*```+[ \t]*$", re.MULTILINE)
+def _first_line(text: str, block: FencedBlock) -> int:
+    """Where the block's first non-blank line starts in `text`."""
+    start = block.start
+    while text.startswith("\n", start):
+        start += 1
+    return start
 
 
-def _block_span(text: str, block: str) -> tuple[int, int] | None:
-    """Where, in `text`, the fenced block whose code is `block` runs: from its first code line to
-    its closing fence (or the end of the text)."""
-    first = block.lstrip("\n").split("\n", 1)[0]
-    for fence in _FENCE_LINE.finditer(text):
-        start = fence.end()
-        while text.startswith("\n", start):
-            start += 1
-        if text.startswith(first, start):
-            closing = _CLOSING_FENCE.search(text, start)
-            return start, closing.start() if closing else len(text)
-    return None
-
-
-def _with_lines_before(text: str, block: str, lines: list[str]) -> str:
-    """`text` with `lines` (and a blank line) put at the top of the fenced block that holds `block`."""
-    span = _block_span(text, block)
-    if span is None:
-        return text
-    return text[:span[0]] + "\n".join(lines) + "\n\n" + text[span[0]:]
+def _with_lines_before(text: str, block: FencedBlock, lines: list[str]) -> str:
+    """`text` with `lines` (and a blank line) put at the top of `block`."""
+    start = _first_line(text, block)
+    return text[:start] + "\n".join(lines) + "\n\n" + text[start:]
 
 
 def with_tests_replaced(response: ParsedResponse, tests: str) -> ParsedResponse | None:
-    """The same answer with other tests in its (single) tests block; None where that block cannot
-    be told apart."""
-    span = _block_span(response.text, response.tests)
-    if span is None or len([b for b in fenced_blocks(response.text) if b.is_python and b.code.strip()]) != 2:
+    """The same answer with other tests in its tests block; None unless the answer has exactly two
+    Python blocks (the implementation and the tests), so that the tests block is told apart."""
+    blocks = [b for b in fenced_blocks(response.text) if b.is_python and b.code.strip()]
+    if len(blocks) != 2:
         return None
-    start, end = span
+    start, end = _first_line(response.text, blocks[1]), blocks[1].end
     text = response.text[:start] + tests.rstrip("\n") + "\n" + response.text[end:]
     return ParsedResponse(text=text, code=response.code, tests=tests.rstrip("\n") + "\n",
                           imports_added=response.imports_added)
@@ -410,9 +398,9 @@ def with_tests_replaced(response: ParsedResponse, tests: str) -> ParsedResponse 
 
 def checks_something(tests: str) -> bool:
     """Whether the tests can fail on a wrong answer: an `assert`, an `assert...` call (unittest,
-    numpy.testing), a `with pytest.raises(...)` or a `raise AssertionError`. Tests that only call the code (or print, or
-    write a file) pass whatever it returns, and kept such answers taught the model to echo the
-    instruction's code. Tests that do not parse are left to the sandbox, where they fail."""
+    numpy.testing), a `with pytest.raises(...)` or a `raise AssertionError`. Tests that only call the
+    code (or print, or write a file) pass whatever it returns, and kept such answers taught the model
+    to echo the instruction's code. Tests that do not parse are left to the sandbox, where they fail."""
     try:
         tree = ast.parse(tests)
     except (SyntaxError, ValueError):
