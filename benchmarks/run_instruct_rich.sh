@@ -12,14 +12,15 @@
 # 2-core CPU: SEEDS, RESPONSES, EVOLVE, PROBLEMS and EPOCHS in the environment change them. EVOLVE is
 # 0 by default: with the 0.5B teacher most evolutions were eliminated (13 of 24 copied the template)
 # and each round costs as much as the instructions. --prune-tests: the 0.5B teacher's asserts are
-# wrong more often than its code (see benchmarks/README.md).
+# wrong more often than its code (see benchmarks/README.md). ANSWERS=own (the default): answers in
+# the model's own chat voice, tests asked for apart (run 4); ANSWERS=oss-instruct for runs 2 and 3.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CF="$ROOT/.venv/bin/codefill"
 WORK="${1:-${TMPDIR:-/tmp}/codefill-instruct-rich}"
 RESULTS="$ROOT/benchmarks/results/$(date +%F)-instruct-rich"
 SEEDS="${SEEDS:-80}" RESPONSES="${RESPONSES:-4}" EVOLVE="${EVOLVE:-0}"
-PROBLEMS="${PROBLEMS:-40}" EPOCHS="${EPOCHS:-2}"
+PROBLEMS="${PROBLEMS:-40}" EPOCHS="${EPOCHS:-2}" ANSWERS="${ANSWERS:-own}"
 URL=http://127.0.0.1:8000
 mkdir -p "$WORK" "$RESULTS"
 [[ -d "$WORK/rich-repo" ]] || "$ROOT/benchmarks/make_rich_repo.sh" "$WORK/rich-repo"
@@ -41,7 +42,7 @@ trap stop EXIT
 serve
 "$CF" data instruct "$WORK/rich-repo" --url "$URL" --out "$WORK/data/rich-instruct.jsonl" \
   --limit "$SEEDS" --responses "$RESPONSES" --evolve "$EVOLVE" --max-tokens 512 --concurrency 12 \
-  --exec-workers 1 --prune-tests
+  --exec-workers 1 --prune-tests --answers "$ANSWERS"
 stop
 
 "$CF" train "$WORK/data/rich-instruct.jsonl" --instruct --out "$WORK/adapter" \

@@ -52,6 +52,13 @@ def add_data_parser(sub: argparse._SubParsersAction) -> None:
                    help="few-shot prompts as one text to /v1/completions (default; as StarCoder2-Instruct did "
                         "with its base model) or as chat turns to /v1/chat/completions")
 
+    p.add_argument("--answers", choices=("oss-instruct", "own"), default="oss-instruct",
+                   help="how responses are asked for: 'oss-instruct' (default), the few-shot prompt of "
+                        "StarCoder2-Instruct, each answer with reasoning, code, explanation and its own tests; "
+                        "'own', the instruction alone as a chat message, answered in the model's own voice "
+                        "(what it says to users), with tests asked for apart from the instruction and left "
+                        "out of the dataset (for chat models: the adapter learns from its own right answers)")
+
     g = p.add_argument_group("generation")
     g.add_argument("--evolve", type=_non_negative, default=0, metavar="N",
                    help="Evol-Instruct rounds (default 0)")
@@ -116,7 +123,7 @@ def config_from_args(args: argparse.Namespace):
         raise ValueError("--exec-timeout must be positive")
     return InstructConfig(
         repo=str(Path(args.repo).expanduser().resolve()), url=args.url, out=str(Path(args.out).expanduser()),
-        model=args.model, api_key=args.api_key, api=args.api, evolve=args.evolve, responses=args.responses,
+        model=args.model, api_key=args.api_key, api=args.api, answers=args.answers, evolve=args.evolve, responses=args.responses,
         concurrency=args.concurrency, limit=args.limit, seed=args.seed, temperature=args.temperature,
         max_tokens=args.max_tokens, exec_timeout=args.exec_timeout, memory_mb=args.memory_mb,
         exec_workers=args.exec_workers, allow_network_fallback=args.allow_network_sandbox_fallback,

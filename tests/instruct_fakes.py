@@ -13,6 +13,11 @@
 - a tests prompt (an answer followed by an opened `[Tests]` block): nothing
   for `notests_*`, passing tests for any other NAME (`later_*`: the answer
   that stopped early gets its tests this way);
+- `--answers own`: the instruction alone as a chat message gets a plain reply
+  with the implementation (by NAME's prefix, as above) and an example call;
+  the tests request ("Here is a programming task:") gets asserts of 42 for NAME
+  after a definition of NAME that returns 42 (which must not count), or none
+  for `notests_*`;
 - an evolution prompt ("#Rewritten Prompt#:" / "#Created Prompt#:"): the given
   instruction plus a sentence, except when NAME contains `evosame` (the same
   text back: no change), `evosorry` (a short refusal), `evostop` (stop words
@@ -43,6 +48,15 @@ def _last_section(text: str, header: str) -> str | None:
 def answer_for(text: str, seed: int | None) -> str | None:
     """The fake model's answer to a prompt (the whole text, or the last user message)."""
     tail = text.rstrip()
+    if text.startswith(OWN_TESTS_HEAD):
+        name = re.search(r"`(\w+)`", text).group(1)
+        if name.startswith("notests_"):
+            return "I cannot think of any tests for this."
+        return (f"```python\ndef {name}(*args, **kwargs):\n    return 42\n\n\n"
+                f"assert {name}() == 42\nassert {name}(3) == 42\n```")
+    if text.startswith(OWN_ANSWER_HEAD):
+        name = re.search(r"`(\w+)`", text).group(1)
+        return own_answer_text(name, seed or 0)
     if tail.endswith("### Concepts"):
         snippet = _last_section(text, "### Snippet") or ""
         name = re.search(r"def\s+(\w+)", snippet).group(1)
@@ -67,13 +81,26 @@ def answer_for(text: str, seed: int | None) -> str | None:
 
 
 def response_text(name: str, seed: int) -> str:
-    passes = name.startswith(("ok_", "later_")) or (name.startswith("mixed_") and seed % 2 == 1)
-    value = 42 if passes else 41
+    value = 42 if passes(name, seed) else 41
     tests = "" if name.startswith(("notests_", "later_")) else (
         f"\n\n[Tests]\n```python\nassert {name}() == 42\nassert {name}(1, 2) == 42\n```")
     return (f"[Reasoning]\nThe function ignores its arguments and returns the constant.\n\n"
             f"[Implementation]\n```python\ndef {name}(*args, **kwargs):\n    return {value}\n```\n\n"
             f"[Explanation]\nIt returns {value} whatever it is given.{tests}")
+
+
+OWN_ANSWER_HEAD = "Write a Python function `"  # every instruction of the fake model starts so
+OWN_TESTS_HEAD = "Here is a programming task:"
+
+
+def passes(name: str, seed: int) -> bool:
+    return name.startswith(("ok_", "later_")) or (name.startswith("mixed_") and seed % 2 == 1)
+
+
+def own_answer_text(name: str, seed: int) -> str:
+    value = 42 if passes(name, seed) else 41
+    return (f"Here is `{name}`:\n\n```python\ndef {name}(*args, **kwargs):\n    return {value}\n\n\n"
+            f"# Example usage\nprint({name}())\n```\n\nIt returns {value} whatever it is given.")
 
 
 def evolution_text(given: str) -> str:
@@ -137,8 +164,9 @@ def requests_of(log: list[dict]) -> dict[str, int]:
         text = body.get("prompt") or body["messages"][-1]["content"]
         tail = text.rstrip()
         kind = ("instruction" if tail.endswith("### Concepts") else
-                "response" if tail.endswith("### Response") else
-                "tests" if tail.endswith("[Tests]\n```python") else "evolution")
+                "response" if tail.endswith("### Response") or text.startswith(OWN_ANSWER_HEAD) else
+                "tests" if tail.endswith("[Tests]\n```python") or text.startswith(OWN_TESTS_HEAD) else
+                "evolution")
         counts[kind] += 1
     return counts
 

@@ -2,7 +2,8 @@
 
     {"messages": [{"role": "system", "content": ...},   (only when a system prompt is given)
                   {"role": "user", "content": <instruction>},
-                  {"role": "assistant", "content": <response: reasoning, implementation, explanation, tests>}],
+                  {"role": "assistant", "content": <response: reasoning, implementation, explanation, tests;
+                                                    or, with --answers own, the model's chat reply>}],
      "meta": {"id", "seed_id", "source": {"path", "qualname", "line"}, "concepts", "round", "method",
               "parent", "response_index", "responses", "passed", "tests_pruned", "model", "generator"}}
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,8 +51,11 @@ def build_examples(
     responses_per_instruction: int,
     model: str,
     system: str | None = None,
+    answer_text: Callable[[str], str] | None = None,
 ) -> list[dict[str, Any]]:
-    """One example per instruction that has a passing response, in the instructions' order."""
+    """One example per instruction that has a passing response, in the instructions' order.
+
+    `answer_text`: what of a kept response's text is the assistant's turn (default: all of it)."""
     examples = []
     for inst in instructions:
         outcome = kept.get(inst.id)
@@ -60,7 +64,8 @@ def build_examples(
         seed = seeds[inst.seed_id]
         messages = ([{"role": "system", "content": system}] if system else []) + [
             {"role": "user", "content": inst.text},
-            {"role": "assistant", "content": outcome.response.text},
+            {"role": "assistant", "content": answer_text(outcome.response.text) if answer_text
+             else outcome.response.text},
         ]
         examples.append({
             "messages": messages,

@@ -5,6 +5,8 @@
       -> one instruction per task                  same function name or near-duplicate text dropped
       -> Evol-Instruct rounds (optional)           depth/breadth methods, elimination rules
       -> k responses with tests per instruction    (answers that stop before their tests: asked for them)
+                                                   (--answers own: the instruction alone as a chat message,
+                                                   and tests asked for apart, from the instruction)
       -> sandboxed self-validation                 one passing response kept per instruction
                                                    (--prune-tests: or one passing once its wrong checks go)
       -> decontaminated JSONL of chat messages + report (JSON, Markdown)
@@ -28,6 +30,7 @@ from typing import Any
 from model.instruct.dataset import DatasetStats, build_examples, decontaminate_examples, write_jsonl
 from model.instruct.distinct import distinct_instructions
 from model.instruct.evolve import Instruction, evolve
+from model.instruct import own_answers
 from model.instruct.generate import Api, GenRequest, ModelClient, ResponseStore, generate_all, new_request_count
 from model.instruct.prompts import (FewShotPrompt, instruction_prompt, parse_instruction, response_prompt,
                                     tests_prompt, wants_tests, with_tests)
@@ -47,6 +50,7 @@ class InstructConfig:
     model: str | None = None  # default: the first model the server lists
     api_key: str | None = None
     api: Api = "completions"
+    answers: str = "oss-instruct"  # or "own": see model.instruct.own_answers
     evolve: int = 0
     responses: int = 5
     concurrency: int = 8
@@ -143,16 +147,21 @@ def run_instruct(
     store = ResponseStore(work / "responses.jsonl")
     sent = cached = 0
 
-    def ask(requests: list[GenRequest], desc: str) -> list[str]:
+    # Answers in the model's own voice are chat replies, whatever API the few-shot prompts use.
+    chat_client = client if config.api == "chat" else ModelClient(
+        config.url, model, api="chat", api_key=config.api_key, timeout_s=config.request_timeout_s,
+        transport=transport)
+
+    def ask(requests: list[GenRequest], desc: str, via: ModelClient = client) -> list[str]:
         nonlocal sent, cached
-        new = new_request_count(client, requests, store)
-        unique = len({r.key(client.api, client.model) for r in requests})
+        new = new_request_count(via, requests, store)
+        unique = len({r.key(via.api, via.model) for r in requests})
         sent += new
         cached += unique - new
         if new:
             log.info("%s: %d requests (%d answered before)", desc, new, unique - new)
         try:
-            answers = generate_all(client, requests, store, concurrency=config.concurrency,
+            answers = generate_all(via, requests, store, concurrency=config.concurrency,
                                    progress=config.progress, desc=desc)
         finally:
             report.requests = {"sent": sent, "cached": cached}
@@ -193,28 +202,10 @@ def run_instruct(
         write_jsonl(work / "instructions.jsonl", (i.to_dict() for i in instructions))
 
         # 3. k responses with tests per instruction
-        requests = [GenRequest("response", f"{inst.id}.r{j}",
-                               response_prompt(inst.text, key=f"{config.seed}:{inst.id}"),
-                               config.max_tokens, config.temperature, seed=config.seed + j)
-                    for inst in instructions for j in range(config.responses)]
-        texts = ask(requests, "responses")
-        report.responses = {"instructions": len(instructions), "per_instruction": config.responses,
-                            "total": len(requests)}
-
-        # 3b. answers that stopped after their explanation are asked to go on with their tests
-        # (a third of the small model's answers did)
-        if config.api == "completions":
-            need = [n for n, text in enumerate(texts) if wants_tests(text)]
-            tests_requests = []
-            for n in need:
-                inst = instructions[n // config.responses]  # texts run k per instruction, in order
-                tests_requests.append(GenRequest("tests", f"{requests[n].item}.tests",
-                                                 tests_prompt(inst.text, texts[n], key=f"{config.seed}:{inst.id}"),
-                                                 config.max_tokens // 2, config.temperature, seed=requests[n].seed))
-            more = ask(tests_requests, "tests")
-            for n, tests in zip(need, more):
-                texts[n] = with_tests(texts[n], tests)
-            report.responses["tests_asked"] = len(need)
+        if config.answers == "own":
+            texts = _own_answers(config, instructions, lambda reqs, desc: ask(reqs, desc, chat_client), report)
+        else:
+            texts = _few_shot_answers(config, instructions, ask, report)
         lap("responses")
     finally:
         store.close()
@@ -248,7 +239,8 @@ def run_instruct(
     # 5. the dataset
     dstats = DatasetStats()
     examples = build_examples(instructions, kept, {s.id: s for s in seeds},
-                              responses_per_instruction=config.responses, model=model, system=config.system)
+                              responses_per_instruction=config.responses, model=model, system=config.system,
+                              answer_text=own_answers.answer_of if config.answers == "own" else None)
     examples = decontaminate_examples(examples, decontaminator, dstats)
     dstats.examples = write_jsonl(config.out, examples)
     for ex in examples:
@@ -258,6 +250,48 @@ def run_instruct(
     lap("dataset")
     report.write(config.out)
     return report
+
+
+def _few_shot_answers(config: InstructConfig, instructions: list[Instruction], ask, report: InstructReport) -> list[str]:
+    requests = [GenRequest("response", f"{inst.id}.r{j}",
+                           response_prompt(inst.text, key=f"{config.seed}:{inst.id}"),
+                           config.max_tokens, config.temperature, seed=config.seed + j)
+                for inst in instructions for j in range(config.responses)]
+    texts = ask(requests, "responses")
+    report.responses = {"instructions": len(instructions), "per_instruction": config.responses,
+                        "total": len(requests)}
+
+    # Answers that stopped after their explanation are asked to go on with their tests
+    # (a third of the small model's answers did).
+    if config.api == "completions":
+        need = [n for n, text in enumerate(texts) if wants_tests(text)]
+        tests_requests = []
+        for n in need:
+            inst = instructions[n // config.responses]  # texts run k per instruction, in order
+            tests_requests.append(GenRequest("tests", f"{requests[n].item}.tests",
+                                             tests_prompt(inst.text, texts[n], key=f"{config.seed}:{inst.id}"),
+                                             config.max_tokens // 2, config.temperature, seed=requests[n].seed))
+        more = ask(tests_requests, "tests")
+        for n, tests in zip(need, more):
+            texts[n] = with_tests(texts[n], tests)
+        report.responses["tests_asked"] = len(need)
+    return texts
+
+
+def _own_answers(config: InstructConfig, instructions: list[Instruction], ask, report: InstructReport) -> list[str]:
+    """Each answer joined to its instruction's tests (`own_answers.answer_of` takes them off again)."""
+    requests = [GenRequest("response", f"{inst.id}.r{j}", own_answers.answer_prompt(inst.text),
+                           config.max_tokens, config.temperature, seed=config.seed + j)
+                for inst in instructions for j in range(config.responses)]
+    texts = ask(requests, "responses")
+    # Greedy: the tests are the model's best guess of the right results, one set per instruction.
+    tests_requests = [GenRequest("tests", f"{inst.id}.tests", own_answers.tests_prompt(inst.text),
+                                 config.max_tokens // 2, 0.0, seed=config.seed) for inst in instructions]
+    tests = [own_answers.tests_from_reply(t) for t in ask(tests_requests, "tests")]
+    report.responses = {"instructions": len(instructions), "per_instruction": config.responses,
+                        "total": len(requests), "answers": "own", "tests_asked": len(tests_requests),
+                        "tests_empty": sum(1 for t in tests if not t.strip())}
+    return [own_answers.with_tests(text, tests[n // config.responses]) for n, text in enumerate(texts)]
 
 
 def summary(report: InstructReport) -> str:

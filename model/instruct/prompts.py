@@ -52,7 +52,8 @@ class FewShotPrompt:
         return "\n".join(parts)
 
     def as_messages(self) -> list[dict[str, str]]:
-        messages = [{"role": "system", "content": self.system.strip()}]
+        # No system text: no system message, so the chat template puts in the model's default one.
+        messages = [{"role": "system", "content": self.system.strip()}] if self.system.strip() else []
         for given, answer in self.shots:
             messages.append({"role": "user", "content": given.strip()})
             messages.append({"role": "assistant", "content": answer.strip()})

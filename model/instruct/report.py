@@ -100,7 +100,11 @@ class InstructReport:
         lines += ["", "## Responses and self-validation", "",
                   f"- instructions: {rs.get('instructions', 0)}, {rs.get('per_instruction', 0)} responses each "
                   f"({rs.get('total', 0)} responses)"]
-        if rs.get("tests_asked"):
+        if rs.get("answers") == "own":
+            lines.append(f"- answers in the model's own voice (`--answers own`); tests asked for apart, one set per "
+                         f"instruction: {rs.get('tests_asked', 0)}, of which without a check: "
+                         f"{rs.get('tests_empty', 0)}")
+        elif rs.get("tests_asked"):
             lines.append(f"- answers that ended before their tests, asked to go on from `[Tests]`: "
                          f"{rs['tests_asked']}")
         v = self.validation

@@ -128,6 +128,38 @@ def test_chat_api(repo, tmp_path):
     assert report["seeds"]["selected"] == 4 and report["settings"]["api"] == "chat"
 
 
+def test_answers_in_the_models_own_voice(repo, tmp_path):
+    """--answers own: each instruction goes alone as a chat message; the tests come from a separate request,
+    whatever they define themselves does not count, and only the reply goes into the dataset."""
+    out = tmp_path / "own.jsonl"
+    log: list[dict] = []
+    with FakeServer(instruct_app(log)) as server:
+        done = cli(str(repo), "--url", server.url, "--out", str(out), "--answers", "own", "--responses", "2",
+                   "--exec-timeout", "5", "--concurrency", "4", "--no-progress", *_fallback_flag())
+    assert done.returncode == 0, done.stderr
+    # 11 instructions: 2 answers each, and one tests request each
+    assert requests_of(log) == {"instruction": 12, "response": 22, "evolution": 0, "tests": 11}
+    answers = [b for b in log if "messages" in b]
+    assert len(answers) == 33 and all(len(b["messages"]) == 1 and b["messages"][0]["role"] == "user"
+                                      for b in answers)  # no system message, no worked examples
+    report = json.loads((tmp_path / "own.report.json").read_text())
+    v = report["validation"]
+    # ok_* 8 x 2 pass; mixed_mul passes for its odd seed; bad_div fails twice even though its tests define a
+    # bad_div that returns 42; notests_sub's tests reply has no asserts
+    assert {k: n for k, n in v["outcomes"].items() if n} == {"passed": 17, "failed": 3, "no_tests": 2}
+    assert (v["instructions"], v["instructions_kept"]) == (11, 9)
+    assert report["responses"]["tests_empty"] == 1 and report["settings"]["answers"] == "own"
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 9
+    for row in rows:
+        user, assistant = row["messages"]
+        name = user["content"].split("`")[1]
+        assert assistant["content"].startswith(f"Here is `{name}`") and "[Tests]" not in assistant["content"]
+        assert assistant["content"].endswith("It returns 42 whatever it is given.")
+    mixed = [r for r in rows if "`mixed_mul`" in r["messages"][0]["content"]]
+    assert [r["meta"]["response_index"] for r in mixed] == [1]
+
+
 def test_without_a_network_namespace_it_refuses_unless_allowed(repo, tmp_path):
     """No `unshare` on PATH: refused before any request, unless the fallback is allowed (then a loud warning)."""
     env = {**os.environ, "PATH": str(tmp_path / "empty-bin")}

@@ -198,3 +198,26 @@ def test_an_answer_must_define_what_the_instruction_names_and_not_be_an_example(
 def test_a_code_fence_is_not_a_name():
     assert task_name("Complete this:\n```python\ndef f(): ...\n```") is None
     assert task_name("Implement ``` `def area(w, h)` ```") == "area"
+
+
+# --------------------------------------------------------------------------- answers in the model's own voice
+
+def test_the_tests_of_an_own_answer_keep_only_checks():
+    from model.instruct.own_answers import tests_from_reply
+
+    reply = ("Sure:\n```python\nimport math\n\ndef area(r):\n    return math.pi * r * r\n\n"
+             "class Helper:\n    pass\n\nassert area(1) == math.pi\nassert area(0) == 0\n```\nDone.")
+    assert tests_from_reply(reply) == "import math\nassert area(1) == math.pi\nassert area(0) == 0\n"
+    assert tests_from_reply("assert f(1) == 2") == "assert f(1) == 2\n"  # no fence: the reply itself
+    assert tests_from_reply("I cannot write tests for this.") == ""
+    assert tests_from_reply("```python\ndef f():\n    return 1\n```") == ""  # a solution, no checks
+
+
+def test_an_own_answer_is_run_with_the_tests_and_kept_without_them(isolation):
+    from model.instruct.own_answers import answer_of, with_tests
+
+    reply = "Here it is:\n\n```python\ndef double(x):\n    return 2 * x\n```\n\nIt doubles `x`."
+    joined = with_tests(reply, "assert double(2) == 4\n")
+    outcomes, kept, _ = validate([Candidate("s", 0, joined, "Write `double`.")], limits=LIMITS, isolation=isolation)
+    assert outcomes[0].outcome == "passed"
+    assert answer_of(kept["s"].response.text) == reply
