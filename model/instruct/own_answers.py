@@ -17,8 +17,9 @@ The tests are asked for once per instruction, from the instruction alone:
 written without seeing any answer, they cannot be fitted to one answer's
 mistakes, and the k answers of an instruction meet the same checks. Whatever
 the tests reply defines (a helper, or the solution itself) is left out, so only
-the answer's code can make them pass. The tests decide what is kept; they do
-not go into the dataset, which holds the reply alone.
+the answer's code can make them pass; and they run against the answer's
+definitions only (`definitions_only`), not its example calls. The tests decide
+what is kept; they do not go into the dataset, which holds the reply alone.
 """
 
 from __future__ import annotations
@@ -53,16 +54,46 @@ def tests_prompt(instruction: str) -> FewShotPrompt:
 
 def tests_from_reply(reply: str) -> str:
     """The checks of a tests reply: its Python blocks (or the reply itself when it has none) without the
-    functions and classes they define. An empty string when nothing is left."""
+    functions and classes they define, and without a last statement cut off by the token limit. An empty
+    string when nothing is left."""
     blocks = [b.code for b in fenced_blocks(reply) if b.is_python and b.code.strip()]
-    source = "\n\n".join(blocks) if blocks else reply
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return source.strip() + "\n" if blocks else ""
+    parsed = _parsable_head("\n\n".join(blocks) if blocks else reply)
+    if parsed is None:
+        return ""
+    source, tree = parsed
     kept = [node for node in tree.body
             if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
     return "\n".join(ast.get_source_segment(source, node) or "" for node in kept).strip() + "\n" if kept else ""
+
+
+def _parsable_head(source: str) -> tuple[str, ast.Module] | None:
+    """The longest run of whole first lines of `source` that parses (a reply cut at max_tokens ends
+    mid-statement), with its tree."""
+    lines = source.splitlines()
+    for end in range(len(lines), 0, -1):
+        head = "\n".join(lines[:end])
+        try:
+            return head, ast.parse(head)
+        except SyntaxError:
+            continue
+    return None
+
+
+_DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Assign,
+                ast.AnnAssign)
+
+
+def definitions_only(code: str) -> str:
+    """What of an answer's code its tests run against: imports, functions, classes and assignments. Its
+    example calls are left out: a reply shows its function on `example.txt` or prints a demo, and in the
+    sandbox such a call fails (no such file) however right the function is. Code that does not parse is
+    returned as it is (the sandbox reports the error)."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return code
+    kept = [ast.get_source_segment(code, node) or "" for node in tree.body if isinstance(node, _DEFINITIONS)]
+    return "\n\n\n".join(kept).strip() + "\n"
 
 
 def with_tests(answer: str, tests: str) -> str:
@@ -76,4 +107,4 @@ def answer_of(text: str) -> str:
     return head.rstrip() if sep else text
 
 
-__all__ = ["TESTS_REQUEST", "answer_of", "answer_prompt", "tests_from_reply", "tests_prompt", "with_tests"]
+__all__ = ["TESTS_REQUEST", "answer_of", "definitions_only", "answer_prompt", "tests_from_reply", "tests_prompt", "with_tests"]

@@ -211,6 +211,21 @@ def test_the_tests_of_an_own_answer_keep_only_checks():
     assert tests_from_reply("assert f(1) == 2") == "assert f(1) == 2\n"  # no fence: the reply itself
     assert tests_from_reply("I cannot write tests for this.") == ""
     assert tests_from_reply("```python\ndef f():\n    return 1\n```") == ""  # a solution, no checks
+    cut = "```python\nassert f(1) == 2\nassert f(2) == 4\nassert f(3) == \"six and"  # cut at max_tokens
+    assert tests_from_reply(cut) == "assert f(1) == 2\nassert f(2) == 4\n"
+
+
+def test_an_own_answer_is_tested_without_its_example_calls(isolation):
+    from model.instruct.own_answers import answer_of, with_tests
+
+    reply = ("```python\nimport os\n\nLIMIT = 3\n\ndef head(path):\n    with open(path) as f:\n"
+             "        return f.read()[:LIMIT]\n\nprint(head('example.txt'))\n```")
+    joined = with_tests(reply, "assert head.__name__ == 'head' and LIMIT == 3\n")
+    as_given = validate([Candidate("s", 0, joined, "Write `head`.")], limits=LIMITS, isolation=isolation)[0][0]
+    assert as_given.outcome == "failed" and "example.txt" in as_given.result.stderr_tail
+    outcomes, kept, _ = validate([Candidate("s", 0, joined, "Write `head`.", definitions_only=True)],
+                                 limits=LIMITS, isolation=isolation)
+    assert outcomes[0].outcome == "passed" and answer_of(kept["s"].response.text) == reply
 
 
 def test_an_own_answer_is_run_with_the_tests_and_kept_without_them(isolation):
