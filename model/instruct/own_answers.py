@@ -17,9 +17,12 @@ The tests are asked for once per instruction, from the instruction alone:
 written without seeing any answer, they cannot be fitted to one answer's
 mistakes, and the k answers of an instruction meet the same checks. Whatever
 the tests reply defines (a helper, or the solution itself) is left out, so only
-the answer's code can make them pass; and they run against the answer's
-definitions only (`definitions_only`), not its example calls. The tests decide
-what is kept; they do not go into the dataset, which holds the reply alone.
+the answer's code can make them pass. They run after the whole answer, its
+example calls and self-checks included: a reply that calls its own check with
+a wrong assert, or demonstrates itself on a file that is not there, fails as it
+would for the user who runs it (kept, such replies taught the adapter to end
+HumanEval answers with a failing self-check). The tests decide what is kept;
+they do not go into the dataset, which holds the reply alone.
 """
 
 from __future__ import annotations
@@ -79,23 +82,6 @@ def _parsable_head(source: str) -> tuple[str, ast.Module] | None:
     return None
 
 
-_DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Assign,
-                ast.AnnAssign)
-
-
-def definitions_only(code: str) -> str:
-    """What of an answer's code its tests run against: imports, functions, classes and assignments. Its
-    example calls are left out: a reply shows its function on `example.txt` or prints a demo, and in the
-    sandbox such a call fails (no such file) however right the function is. Code that does not parse is
-    returned as it is (the sandbox reports the error)."""
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
-        return code
-    kept = [ast.get_source_segment(code, node) or "" for node in tree.body if isinstance(node, _DEFINITIONS)]
-    return "\n\n\n".join(kept).strip() + "\n"
-
-
 def with_tests(answer: str, tests: str) -> str:
     """The answer and the instruction's tests as one text for `parse_response`."""
     return answer.strip() + _JOIN + tests.strip("\n") + "\n```"
@@ -107,4 +93,4 @@ def answer_of(text: str) -> str:
     return head.rstrip() if sep else text
 
 
-__all__ = ["TESTS_REQUEST", "answer_of", "definitions_only", "answer_prompt", "tests_from_reply", "tests_prompt", "with_tests"]
+__all__ = ["TESTS_REQUEST", "answer_of", "answer_prompt", "tests_from_reply", "tests_prompt", "with_tests"]

@@ -211,8 +211,7 @@ def run_instruct(
         store.close()
 
     # 4. self-validation in the sandbox
-    candidates = [Candidate(inst.id, j, texts[n * config.responses + j], inst.text,
-                            definitions_only=config.answers == "own")
+    candidates = [Candidate(inst.id, j, texts[n * config.responses + j], inst.text)
                   for n, inst in enumerate(instructions) for j in range(config.responses)]
     outcomes, kept, vstats = validate(candidates, limits=limits, isolation=isolation,
                                       store=ExecutionStore(work / "executions.jsonl"),

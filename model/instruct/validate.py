@@ -37,10 +37,10 @@ import os
 import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from model.instruct import own_answers, pruning
+from model.instruct import pruning
 from model.instruct.distinct import task_name
 from model.instruct.prompts import ParsedResponse, example_code, parse_response, with_tests_replaced
 from model.instruct.sandbox import STATUSES, Isolation, SandboxLimits, SandboxResult, run_sandboxed
@@ -58,7 +58,6 @@ class Candidate:
     index: int  # which of the k responses
     text: str  # the model's answer
     instruction: str = ""  # what it answers
-    definitions_only: bool = False  # run the tests against the code's definitions, not its example calls
 
 
 @dataclass
@@ -187,8 +186,6 @@ def validate(
     programs: list[str | None] = []
     for c in candidates:
         parsed, why = parse_response(c.text)
-        if parsed is not None and c.definitions_only:
-            parsed = replace(parsed, code=own_answers.definitions_only(parsed.code))
         if parsed is not None:
             why = answer_problem(parsed, c.instruction)
             parsed = parsed if why == "ok" else None

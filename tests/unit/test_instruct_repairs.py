@@ -215,17 +215,15 @@ def test_the_tests_of_an_own_answer_keep_only_checks():
     assert tests_from_reply(cut) == "assert f(1) == 2\nassert f(2) == 4\n"
 
 
-def test_an_own_answer_is_tested_without_its_example_calls(isolation):
-    from model.instruct.own_answers import answer_of, with_tests
+def test_an_own_answer_runs_whole_before_its_tests(isolation):
+    """Its example calls and self-checks run too: a reply whose own check asserts a wrong value fails."""
+    from model.instruct.own_answers import with_tests
 
-    reply = ("```python\nimport os\n\nLIMIT = 3\n\ndef head(path):\n    with open(path) as f:\n"
-             "        return f.read()[:LIMIT]\n\nprint(head('example.txt'))\n```")
-    joined = with_tests(reply, "assert head.__name__ == 'head' and LIMIT == 3\n")
-    as_given = validate([Candidate("s", 0, joined, "Write `head`.")], limits=LIMITS, isolation=isolation)[0][0]
-    assert as_given.outcome == "failed" and "example.txt" in as_given.result.stderr_tail
-    outcomes, kept, _ = validate([Candidate("s", 0, joined, "Write `head`.", definitions_only=True)],
+    reply = ("```python\ndef double(x):\n    return 2 * x\n\ndef check():\n    assert double(2) == 5\n\n"
+             "check()\n```")
+    outcomes, kept, _ = validate([Candidate("s", 0, with_tests(reply, "assert double(2) == 4\n"), "Write `double`.")],
                                  limits=LIMITS, isolation=isolation)
-    assert outcomes[0].outcome == "passed" and answer_of(kept["s"].response.text) == reply
+    assert outcomes[0].outcome == "failed" and "check()" in outcomes[0].result.stderr_tail and not kept
 
 
 def test_an_own_answer_is_run_with_the_tests_and_kept_without_them(isolation):
