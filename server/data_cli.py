@@ -123,7 +123,8 @@ def config_from_args(args: argparse.Namespace):
         raise ValueError("--exec-timeout must be positive")
     return InstructConfig(
         repo=str(Path(args.repo).expanduser().resolve()), url=args.url, out=str(Path(args.out).expanduser()),
-        model=args.model, api_key=args.api_key, api=args.api, answers=args.answers, evolve=args.evolve, responses=args.responses,
+        model=args.model, api_key=args.api_key, api=args.api, answers=args.answers, evolve=args.evolve,
+        responses=args.responses,
         concurrency=args.concurrency, limit=args.limit, seed=args.seed, temperature=args.temperature,
         max_tokens=args.max_tokens, exec_timeout=args.exec_timeout, memory_mb=args.memory_mb,
         exec_workers=args.exec_workers, allow_network_fallback=args.allow_network_sandbox_fallback,

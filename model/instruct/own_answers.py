@@ -30,7 +30,7 @@ from __future__ import annotations
 import ast
 
 from model.evaluation.code_extraction import fenced_blocks
-from model.instruct.prompts import TESTS, FewShotPrompt
+from model.instruct.prompts import TESTS_OPENING, FewShotPrompt, with_tests
 
 TESTS_REQUEST = """\
 Here is a programming task:
@@ -41,9 +41,6 @@ Write tests for a correct solution of this task: 3 to 5 `assert` statements that
 inputs and check the exact expected results. Reply with only the asserts in one ```python code block. \
 Do not write the solution."""
 
-# What joins an answer and its tests for the sandbox: `parse_response` reads the code before the label
-# and the tests after it; `answer_of` takes the label and the tests off again.
-_JOIN = f"\n\n{TESTS}\n```python\n"
 
 
 def answer_prompt(instruction: str) -> FewShotPrompt:
@@ -82,15 +79,11 @@ def _parsable_head(source: str) -> tuple[str, ast.Module] | None:
     return None
 
 
-def with_tests(answer: str, tests: str) -> str:
-    """The answer and the instruction's tests as one text for `parse_response`."""
-    return answer.strip() + _JOIN + tests.strip("\n") + "\n```"
-
-
 def answer_of(text: str) -> str:
-    """What goes into the dataset: the answer without the tests `with_tests` joined to it."""
-    head, sep, _ = text.rpartition(_JOIN)
+    """What goes into the dataset: the answer without the tests `prompts.with_tests` joined to it (for the
+    sandbox, `parse_response` reads the code before their `[Tests]` label and the tests after it)."""
+    head, sep, _ = text.rpartition(TESTS_OPENING)
     return head.rstrip() if sep else text
 
 
-__all__ = ["TESTS_REQUEST", "answer_of", "answer_prompt", "tests_from_reply", "tests_prompt", "with_tests"]
+__all__ = ["TESTS_REQUEST", "answer_of", "answer_prompt", "tests_from_reply", "tests_prompt"]

@@ -27,10 +27,10 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from model.instruct import own_answers
 from model.instruct.dataset import DatasetStats, build_examples, decontaminate_examples, write_jsonl
 from model.instruct.distinct import distinct_instructions
 from model.instruct.evolve import Instruction, evolve
-from model.instruct import own_answers
 from model.instruct.generate import Api, GenRequest, ModelClient, ResponseStore, generate_all, new_request_count
 from model.instruct.prompts import (FewShotPrompt, instruction_prompt, parse_instruction, response_prompt,
                                     tests_prompt, wants_tests, with_tests)
@@ -147,11 +147,6 @@ def run_instruct(
     store = ResponseStore(work / "responses.jsonl")
     sent = cached = 0
 
-    # Answers in the model's own voice are chat replies, whatever API the few-shot prompts use.
-    chat_client = client if config.api == "chat" else ModelClient(
-        config.url, model, api="chat", api_key=config.api_key, timeout_s=config.request_timeout_s,
-        transport=transport)
-
     def ask(requests: list[GenRequest], desc: str, via: ModelClient = client) -> list[str]:
         nonlocal sent, cached
         new = new_request_count(via, requests, store)
@@ -203,7 +198,11 @@ def run_instruct(
 
         # 3. k responses with tests per instruction
         if config.answers == "own":
-            texts = _own_answers(config, instructions, lambda reqs, desc: ask(reqs, desc, chat_client), report)
+            # Answers in the model's own voice are chat replies, whatever API the few-shot prompts use.
+            chat = client if config.api == "chat" else ModelClient(
+                config.url, model, api="chat", api_key=config.api_key, timeout_s=config.request_timeout_s,
+                transport=transport)
+            texts = _own_answers(config, instructions, lambda reqs, desc: ask(reqs, desc, chat), report)
         else:
             texts = _few_shot_answers(config, instructions, ask, report)
         lap("responses")
@@ -291,7 +290,7 @@ def _own_answers(config: InstructConfig, instructions: list[Instruction], ask, r
     report.responses = {"instructions": len(instructions), "per_instruction": config.responses,
                         "total": len(requests), "answers": "own", "tests_asked": len(tests_requests),
                         "tests_empty": sum(1 for t in tests if not t.strip())}
-    return [own_answers.with_tests(text, tests[n // config.responses]) for n, text in enumerate(texts)]
+    return [with_tests(text, tests[n // config.responses]) for n, text in enumerate(texts)]
 
 
 def summary(report: InstructReport) -> str:

@@ -217,7 +217,7 @@ def test_the_tests_of_an_own_answer_keep_only_checks():
 
 def test_an_own_answer_runs_whole_before_its_tests(isolation):
     """Its example calls and self-checks run too: a reply whose own check asserts a wrong value fails."""
-    from model.instruct.own_answers import with_tests
+    from model.instruct.prompts import with_tests
 
     reply = ("```python\ndef double(x):\n    return 2 * x\n\ndef check():\n    assert double(2) == 5\n\n"
              "check()\n```")
@@ -227,7 +227,8 @@ def test_an_own_answer_runs_whole_before_its_tests(isolation):
 
 
 def test_an_own_answer_is_run_with_the_tests_and_kept_without_them(isolation):
-    from model.instruct.own_answers import answer_of, with_tests
+    from model.instruct.own_answers import answer_of
+    from model.instruct.prompts import with_tests
 
     reply = "Here it is:\n\n```python\ndef double(x):\n    return 2 * x\n```\n\nIt doubles `x`."
     joined = with_tests(reply, "assert double(2) == 4\n")
