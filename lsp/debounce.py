@@ -29,6 +29,7 @@ class _Running:
 class Debouncer:
     def __init__(self) -> None:
         self._running: dict[Hashable, _Running] = {}
+        self.superseded = 0  # runs ended by a newer one
 
     async def run(self, key: Hashable, work: Callable[[], Awaitable[T]]) -> T | None:
         """`work()` in the calling task, after cancelling the older run of `key`; None
@@ -47,6 +48,7 @@ class Debouncer:
         except asyncio.CancelledError:
             if mine.superseded:
                 task.uncancel()
+                self.superseded += 1
                 log.debug("request for %s superseded by a newer one", key)
                 return None
             raise

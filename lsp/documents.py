@@ -185,6 +185,9 @@ class SyntaxDocument:
         self.version = version
         self.text = text
         self.revision = next(_revisions)
+        # Where the last change ended (string index): an automatic request elsewhere in a
+        # document that is not being edited comes from a client asking for every buffer.
+        self.last_edit_offset: int | None = None
         self._parser = parser
         self._index: LineIndex | None = None
         self._data: bytes | None = None
@@ -314,6 +317,8 @@ class DocumentStore:
         self._parsers: dict[str, Parser | None] = {}
         self._edits: list[EditRecord] = []  # oldest first
         self._edit_seq = itertools.count(1)
+        # The document opened or changed last: the one the user is typing in.
+        self.focused_uri: str | None = None
         self.workspace_folders: list[str] = []
         # The language server may build context in a worker thread while
         # notifications arrive on the event loop.
@@ -341,6 +346,7 @@ class DocumentStore:
             language = language_for(language_id, uri_to_path(uri))
             doc = SyntaxDocument(uri, language_id, version, text, language, self._parser(language))
             self._docs[uri] = doc
+            self.focused_uri = uri
             return doc
 
     def change(
@@ -367,6 +373,8 @@ class DocumentStore:
                     continue
                 self._record_edit(doc, start, end, new_text)
                 doc.replace(start, end, new_text)
+                doc.last_edit_offset = start + len(new_text)
+                self.focused_uri = uri
             doc.version = version
             doc.reparse()
             return doc
@@ -374,6 +382,8 @@ class DocumentStore:
     def close(self, uri: str) -> None:
         with self.lock:
             self._docs.pop(uri, None)
+            if self.focused_uri == uri:
+                self.focused_uri = None
             self._edits = [e for e in self._edits if e.uri != uri]
 
     def get(self, uri: str) -> SyntaxDocument | None:

@@ -17,7 +17,9 @@ from typing import Any
 from lsp.cache import CompletionCache
 from lsp.debounce import Debouncer
 from lsp.http_client import CompletionFailed, FimClient
+from lsp.freshness import rebase
 from lsp.settings import Settings
+from lsp.stats import PipelineStats
 from lsp.telemetry import ShownCompletion, Telemetry
 from lsp.trigger import decide, multiline_for
 
@@ -27,8 +29,11 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Completion:
     id: str  # what the client reports back to `codefill.accepted` / `codefill.dismissed`
-    text: str  # inserted at the request's position
-    line_prefix: str  # the cursor's line left of the cursor, when asked
+    text: str  # inserted at (line, character)
+    line: int  # where, in the document's current version (the user may have typed since the request)
+    character: int  # UTF-16 column
+    line_prefix: str  # the line left of (line, character), in that version
+    version: int  # the document version the position and the text are for
     context_key: str
     language: str | None
     latency_ms: float
@@ -48,6 +53,7 @@ class CompletionPipeline:
         self.client = client or FimClient()
         self.cache = CompletionCache(settings.cache_size)
         self.debouncer = Debouncer()
+        self.stats = PipelineStats()
         self.settings = settings
         self._builder: Any = None
         self._builder_budgets: tuple[int, int] | None = None
@@ -82,6 +88,7 @@ class CompletionPipeline:
         try:
             return await self.debouncer.run(uri, lambda: self._complete(uri, line, character, invoked, started))
         except asyncio.CancelledError:
+            self.stats.cancelled += 1
             log.debug("request at %s:%d:%d cancelled by the client", uri, line + 1, character + 1)
             raise
         except Exception:  # noqa: BLE001 - a bug here must cost one completion, not the server
@@ -90,51 +97,107 @@ class CompletionPipeline:
 
     async def _complete(self, uri: str, line: int, character: int, invoked: bool, started: float) -> Completion | None:
         settings = self.settings
+        stats = self.stats
+        stats.requests += 1
         doc = self.store.get(uri)
         if doc is None:
             log.warning("completion asked for %s, which is not open", uri)
             return None
-        # Snapshot before any await: the cache anchors the answer to the text it was asked for.
-        document, offset = doc.text, doc.offset_at(line, character)
-        line_prefix = document[doc.offset_at(line, 0):offset]
+        # Snapshot before any await: the answer is checked against it when it comes back.
+        document, revision, offset = doc.text, doc.revision, doc.offset_at(line, character)
+        where = f"{_short(uri)}:{line + 1}:{character + 1}"
+
+        # Cheap checks first: nothing below costs a parse, a context build or a request.
+        if not invoked and not self._is_where_the_user_types(uri, doc, offset):
+            stats.skipped += 1
+            log.debug("no request at %s: not the document being edited, nor its last edit", where)
+            return None
+        line_suffix = document[offset:doc.index.line_end(doc.index.line_of(offset))]
+        decision = decide(line_suffix, invoked=invoked, max_right_chars=settings.max_right_chars)
+        if not decision.allowed:
+            stats.skipped += 1
+            log.debug("no request at %s: %s", where, decision.reason)
+            return None
+        fingerprint = _request_fingerprint(settings)
+        text = self.cache.typed_ahead(uri=uri, fingerprint=fingerprint, document=document, offset=offset)
+        if text is not None:
+            stats.typed_ahead_hits += 1
+            return self._shown(uri, text, offset, "typed-ahead", "", doc.language, started, document)
+        if not invoked:
+            await Debouncer.pause(settings.debounce_ms)
+            if doc.revision != revision or self.store.get(uri) is not doc:
+                return None  # typed during the pause: the newer text gets its own request
+
         builder = self._context_builder()
         ctx = await asyncio.to_thread(builder.build, uri, line, character)
-        decision = decide(ctx.line_suffix, invoked=invoked, max_right_chars=settings.max_right_chars)
-        if not decision.allowed:
-            log.debug("no request at %s:%d:%d: %s", uri, line + 1, character + 1, decision.reason)
-            return None
+        if doc.revision != revision:
+            return None  # the context was built from newer text than the position is for
         multiline = multiline_for(ctx.multiline, server_decides=not settings.raw_fim_template)
-        fingerprint = _request_fingerprint(settings)
         key = f"{ctx.key}:{fingerprint}:{multiline}"
-
         text = self.cache.get(key)
         source = "cache"
-        if text is None:
-            text = self.cache.typed_ahead(uri=uri, fingerprint=fingerprint, document=document, offset=offset)
-            source = "typed-ahead"
-        if text is None:
-            if not invoked:
-                await Debouncer.pause(settings.debounce_ms)
+        if text is not None:
+            stats.cache_hits += 1
+        else:
             source = "model"
             asked = time.perf_counter()
+            stats.sent += 1
             try:
                 text = await self.client.complete(ctx, multiline=multiline, settings=settings)
             except CompletionFailed as exc:
-                log.warning("no completion at %s:%d:%d: %s", uri, line + 1, character + 1, exc)
+                stats.failed += 1
+                log.warning("no completion at %s: %s", where, exc)
                 return None
             log.debug("model answered in %.0f ms", (time.perf_counter() - asked) * 1000)
+            # Cached for the text it was asked for: the cache checks that text before it answers.
             self.cache.put(key, uri=uri, fingerprint=fingerprint, document=document, offset=offset, text=text)
+        return self._shown(uri, text, offset, source, ctx.key, ctx.language, started, document,
+                           build_ms=ctx.build_ms)
+
+    def _is_where_the_user_types(self, uri: str, doc: Any, offset: int) -> bool:
+        """Some clients ask for every open buffer at once; only the document being edited,
+        or another one at the very place it was last edited, is worth a model request."""
+        focused = self.store.focused_uri
+        return focused is None or focused == uri or doc.last_edit_offset == offset
+
+    def _shown(self, uri: str, text: str, offset: int, source: str, context_key: str, language: str | None,
+               started: float, asked_text: str, build_ms: float = 0.0) -> Completion | None:
+        """The answer as a completion of the document as it is now (see lsp.freshness)."""
+        stats = self.stats
         if not text.strip():
+            stats.empty += 1
             return None
+        doc = self.store.get(uri)
+        if doc is None:
+            return None
+        rebased = rebase(text, asked_text, offset, doc.text)
+        if rebased is None:
+            stats.stale_dropped += 1
+            log.debug("answer for %s dropped: the document changed while the model answered", _short(uri))
+            return None
+        if rebased.typed:
+            stats.stale_adjusted += 1
+            text = rebased.text
+            if not text.strip():
+                return None
+        line, character = doc.position_of(rebased.offset)
+        line_prefix = doc.text[doc.index.line_start(line):rebased.offset]
         completion = Completion(
-            id=uuid.uuid4().hex, text=text, line_prefix=line_prefix, context_key=ctx.key, language=ctx.language,
+            id=uuid.uuid4().hex, text=text, line=line, character=character, line_prefix=line_prefix,
+            version=doc.version, context_key=context_key, language=language,
             latency_ms=(time.perf_counter() - started) * 1000, source=source,
         )
+        stats.shown += 1
         self.telemetry.shown(ShownCompletion(completion.id, completion.context_key, completion.text,
-                                             completion.language, completion.latency_ms))
+                                             completion.language, completion.latency_ms, uri=uri,
+                                             offset=rebased.offset))
         log.info("completion at %s:%d:%d from %s in %.0f ms (%d chars; context %.1f ms)", _short(uri),
-                 line + 1, character + 1, source, completion.latency_ms, len(text), ctx.build_ms)
+                 line + 1, character + 1, source, completion.latency_ms, len(text), build_ms)
         return completion
+
+    def stats_snapshot(self) -> dict[str, int]:
+        self.stats.superseded = self.debouncer.superseded
+        return self.stats.as_dict()
 
     async def aclose(self) -> None:
         await self.client.aclose()

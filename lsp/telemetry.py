@@ -36,6 +36,8 @@ class ShownCompletion:
     completion: str
     language: str | None
     latency_ms: float
+    uri: str | None = None  # where it was shown: an acceptance must find it there
+    offset: int | None = None  # string index of its first character in the document it was shown for
 
 
 class Telemetry:
@@ -56,6 +58,12 @@ class Telemetry:
         self._shown[completion.id] = completion
         while len(self._shown) > REMEMBERED:
             self._shown.popitem(last=False)
+
+    def peek(self, completion_id: str) -> ShownCompletion | None:
+        return self._shown.get(completion_id)
+
+    def forget(self, completion_id: str) -> None:
+        self._shown.pop(completion_id, None)
 
     def report(self, completion_id: str, accepted: bool) -> dict[str, Any] | None:
         """Append the record of a shown completion; None (and a log line) when the id is

@@ -6,6 +6,10 @@ statement boundary lies close to where the budget says to cut, the window is
 cut there instead. The enclosing function and class headers are put in front
 of the window when they lie above it: they say what the code at the cursor is
 part of.
+
+The window's first line moves in steps of `SNAP_LINES`, not with every line typed:
+while the user types, the prompt then keeps the same beginning from one keystroke to
+the next, and the server's prefix cache re-reads only its end.
 """
 
 from __future__ import annotations
@@ -23,6 +27,11 @@ from lsp.documents import SyntaxDocument
 _MAX_SLACK_LINES = 24
 _MIN_SLACK_LINES = 4
 _SLACK_SHARE = 0.25
+# The prefix window starts on a multiple of this many lines (rounded towards the cursor, so
+# the budget holds): typing moves its start once in this many lines' worth of text. A
+# small window snaps in smaller steps, so that it keeps most of its lines.
+SNAP_LINES = 16
+_SNAP_SHARE = 0.25
 # A header is a signature: keep at most this many lines of it.
 _MAX_HEADER_LINES = 8
 # Headers may take at most this share of the prefix budget.
@@ -84,6 +93,7 @@ def cut_windows(doc: SyntaxDocument, offset: int, prefix_chars: int, suffix_char
                 break
             headers, start_line = above, new_start
     if head_cut == 0 and start_line > 0:
+        start_line = _snapped(start_line, line)
         start_line = boundaries.after(start_line, _slack(line - start_line), limit=line)
     # A header that reaches into the window is shown only down to the window's first line.
     header_texts = tuple(
@@ -129,6 +139,11 @@ def _first_line_within(starts: list[int], line: int, room: int) -> int:
     if room <= 0:
         return line
     return min(line, bisect.bisect_left(starts, starts[line] - room))
+
+
+def _snapped(start_line: int, line: int) -> int:
+    step = max(1, min(SNAP_LINES, int((line - start_line) * _SNAP_SHARE)))
+    return min(line, -(-start_line // step) * step)
 
 
 def _slack(window_lines: int) -> int:

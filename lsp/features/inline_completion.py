@@ -25,9 +25,11 @@ def register(server: CodefillLanguageServer) -> None:
                                                 invoked=invoked)
         if completion is None:
             return NOTHING
-        line_start = types.Position(line=position.line, character=0)
+        # The range is the completion's own: the user may have typed since the request.
+        line_start = types.Position(line=completion.line, character=0)
+        at = types.Position(line=completion.line, character=completion.character)
         return types.InlineCompletionList(items=[types.InlineCompletionItem(
             insert_text=completion.line_prefix + completion.text,
-            range=types.Range(start=line_start, end=position),
+            range=types.Range(start=line_start, end=at),
             command=accepted_command(completion.id),
         )])

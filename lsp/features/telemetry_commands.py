@@ -4,6 +4,9 @@ Each takes the id of a completion this server handed out: as the first argument,
 as {"id": ...}. Inline completion items carry `codefill.accepted` as their command,
 so a client runs it on accept by itself; dismissal has no LSP event, so a client
 that wants it recorded calls `codefill.dismissed` (e.g. on InsertLeave/Escape).
+An acceptance counts only when the accepted text stands where it was shown.
+
+`codefill.stats` answers the pipeline's counters (requests, cache hits, stale answers, ...).
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ from typing import Any
 from lsprotocol import types
 
 from lsp.server import CodefillLanguageServer
+from lsp.telemetry import ShownCompletion
 
 ACCEPTED = "codefill.accepted"
 DISMISSED = "codefill.dismissed"
+STATS = "codefill.stats"
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +38,25 @@ def _completion_id(args: Sequence[Any]) -> str | None:
     return first if isinstance(first, str) and first else None
 
 
+def _in_document(ls: CodefillLanguageServer, shown: ShownCompletion) -> bool:
+    """Whether the shown text stands in its document where it was shown: a client that
+    accepted a suggestion made for other text has not accepted what the model said."""
+    if shown.uri is None or shown.offset is None:
+        return True
+    doc = ls.store.get(shown.uri)
+    return doc is not None and doc.text.startswith(shown.completion, shown.offset)
+
+
 def _report(ls: CodefillLanguageServer, command: str, args: Sequence[Any], accepted: bool) -> bool:
     completion_id = _completion_id(args)
     if completion_id is None:
         log.warning("%s needs a completion id as its argument, got %r", command, list(args))
+        return False
+    shown = ls.telemetry.peek(completion_id)
+    if accepted and shown is not None and not _in_document(ls, shown):
+        log.warning("completion %s was accepted, but its text is not where it was shown; not recorded",
+                    completion_id)
+        ls.telemetry.forget(completion_id)
         return False
     return ls.telemetry.report(completion_id, accepted) is not None
 
@@ -49,3 +69,8 @@ def register(server: CodefillLanguageServer) -> None:
     @server.command(DISMISSED)
     def dismissed(ls: CodefillLanguageServer, *args: Any) -> bool:
         return _report(ls, DISMISSED, args, accepted=False)
+
+    @server.command(STATS)
+    def stats(ls: CodefillLanguageServer, *args: Any) -> dict[str, int]:
+        """What the pipeline did since the start (benchmarks read it)."""
+        return ls.pipeline.stats_snapshot()

@@ -71,6 +71,13 @@ def type_text(client: LanguageClient, uri: str, version: int, line: int, charact
         content_changes=[types.TextDocumentContentChangePartial(range=types.Range(start=at, end=at), text=text)]))
 
 
+def apply_item(client: LanguageClient, uri: str, version: int, item: types.InlineCompletionItem) -> None:
+    """What an editor does when the user accepts an inline item: replace its range with its text."""
+    client.text_document_did_change(types.DidChangeTextDocumentParams(
+        text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+        content_changes=[types.TextDocumentContentChangePartial(range=item.range, text=item.insert_text)]))
+
+
 def inline_params(uri: str, line: int, character: int, *, invoked: bool = True) -> types.InlineCompletionParams:
     kind = types.InlineCompletionTriggerKind.Invoked if invoked else types.InlineCompletionTriggerKind.Automatic
     return types.InlineCompletionParams(

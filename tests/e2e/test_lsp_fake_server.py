@@ -14,6 +14,7 @@ import pytest
 from lsprotocol import types
 
 from tests.e2e.lsp_session import (
+    apply_item,
     complete,
     inline,
     inline_params,
@@ -274,6 +275,7 @@ async def test_accepted_and_dismissed_commands_write_telemetry(fim, tmp_path):
     async with lsp(fim, tmp_path) as client:
         uri = open_document(client, path)
         [item] = await inline(client, uri, BODY_LINE, BODY_COL)
+        apply_item(client, uri, 2, item)
         accepted = await client.workspace_execute_command_async(types.ExecuteCommandParams(
             command=item.command.command, arguments=item.command.arguments))
         fim.text = "pass"
@@ -287,6 +289,18 @@ async def test_accepted_and_dismissed_commands_write_telemetry(fim, tmp_path):
     assert [(r["completion"], r["accepted"], r["language"]) for r in records] == [
         (ANSWER, True, "python"), ("pass", False, "python")]
     assert all(r["context_hash"] and r["latency_ms"] >= 0 and r["time"] for r in records)
+
+
+async def test_an_acceptance_of_text_that_is_not_in_the_document_is_not_recorded(fim, tmp_path):
+    path = source_file(tmp_path)
+    async with lsp(fim, tmp_path) as client:
+        uri = open_document(client, path)
+        [item] = await inline(client, uri, BODY_LINE, BODY_COL)
+        type_text(client, uri, 2, BODY_LINE, BODY_COL, "x = 1")  # typed something else, then "accepted"
+        accepted = await client.workspace_execute_command_async(types.ExecuteCommandParams(
+            command=item.command.command, arguments=item.command.arguments))
+    assert accepted is False
+    assert not (tmp_path / "data" / "telemetry.jsonl").exists()
 
 
 async def test_server_error_gives_an_empty_result(fim, tmp_path):

@@ -1,0 +1,82 @@
+"""The language server never answers for text that is gone, and asks only where the user types.
+
+The real `codefill lsp` process against the deterministic fake server: the model is made
+slow, the user types while it thinks, and the answer must fit the document as it is then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from lsprotocol import types
+
+from tests.e2e.lsp_session import inline, open_document, type_text
+from tests.e2e.test_lsp_fake_server import BODY_COL, BODY_LINE, fim, lsp, source_file, wait_until  # noqa: F401
+
+SIGNATURE = "def grow_all(circles: list[Circle], "
+ANSWER = "factor: float) -> list[Circle]:"
+SOURCE = f"class Circle:\n    pass\n\n\n{SIGNATURE}\n"
+LINE, COL = 4, len(SIGNATURE)
+
+
+async def _stats(client) -> dict:
+    return await client.workspace_execute_command_async(types.ExecuteCommandParams(command="codefill.stats"))
+
+
+async def _ask_then_type(client, fim, uri: str, typed: str) -> list[types.InlineCompletionItem]:
+    """Ask at the end of the signature; type `typed` while the model is still answering."""
+    fim.text, fim.first_chunk_delay_s = ANSWER, 0.6
+    pending = asyncio.ensure_future(inline(client, uri, LINE, COL))
+    await wait_until(lambda: fim.requests, what="the request to reach the model")
+    for i, ch in enumerate(typed):  # one keystroke each, as an editor sends them
+        type_text(client, uri, 2 + i, LINE, COL + i, ch)
+    return await pending
+
+
+async def test_an_answer_for_replaced_text_is_not_shown(fim, tmp_path):
+    path = source_file(tmp_path, SOURCE, "shapes.py")
+    async with lsp(fim, tmp_path) as client:
+        uri = open_document(client, path)
+        items = await _ask_then_type(client, fim, uri, "k: float")
+        stats = await _stats(client)
+    assert items == []
+    assert stats["stale_dropped"] == 1 and stats["shown"] == 0
+
+
+async def test_enter_after_the_request_drops_the_answer_for_the_old_line(fim, tmp_path):
+    path = source_file(tmp_path, SOURCE, "shapes.py")
+    async with lsp(fim, tmp_path) as client:
+        uri = open_document(client, path)
+        items = await _ask_then_type(client, fim, uri, "\n")
+    assert items == []
+
+
+async def test_typing_the_start_of_the_answer_shows_the_rest_at_the_new_cursor(fim, tmp_path):
+    path = source_file(tmp_path, SOURCE, "shapes.py")
+    async with lsp(fim, tmp_path) as client:
+        uri = open_document(client, path)
+        [item] = await _ask_then_type(client, fim, uri, "fact")
+        stats = await _stats(client)
+    # Range and text are for the document with "fact" typed: accepting gives exactly the answer.
+    assert item.range == types.Range(start=types.Position(line=LINE, character=0),
+                                     end=types.Position(line=LINE, character=COL + 4))
+    assert item.insert_text == SIGNATURE + ANSWER
+    assert stats["stale_adjusted"] == 1 and stats["sent"] == 1
+
+
+async def test_automatic_requests_for_a_document_not_being_edited_do_not_reach_the_model(fim, tmp_path):
+    edited = source_file(tmp_path, SOURCE, "shapes.py")
+    other = source_file(tmp_path, "def add(a, b):\n    \n", "calc.py")
+    async with lsp(fim, tmp_path) as client:
+        other_uri = open_document(client, other)
+        uri = open_document(client, edited)
+        type_text(client, uri, 2, LINE, COL, "f")
+        # A client that asks for every buffer: the other one, at the edited buffer's cursor.
+        elsewhere = await inline(client, other_uri, 1, 4, invoked=False)
+        here = await inline(client, uri, LINE, COL + 1, invoked=False)
+        manual = await inline(client, other_uri, 1, 4, invoked=True)  # the user asked: it goes
+        stats = await _stats(client)
+    assert elsewhere == []
+    assert here and manual
+    assert [r.body["codefill"]["path"].rsplit("/", 1)[-1] for r in fim.requests] == ["shapes.py", "calc.py"]
+    assert stats["skipped"] == 1 and stats["sent"] == 2
