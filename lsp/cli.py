@@ -44,7 +44,9 @@ def add_lsp_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help=f"where telemetry.jsonl goes (default {defaults.data_dir})")
     p.add_argument("--no-telemetry", action="store_true", help="do not record accepted/dismissed completions")
     p.add_argument("--tcp", default=None, metavar="HOST:PORT", help="listen on TCP instead of stdio (debugging)")
-    p.add_argument("--log-file", default=None, help="also write the log here (stderr is the editor's LSP log)")
+    p.add_argument("--log-file", default=None,
+                   help="also write the whole log here (the editor gets it as window/logMessage once connected; "
+                        "stderr only what cannot go there)")
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     p.set_defaults(func=run)
     return p
@@ -78,18 +80,25 @@ def _parse_tcp(value: str) -> tuple[str, int]:
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
+    from lsp import editor_log
+
     if args.log_file:
         handler = logging.FileHandler(args.log_file, encoding="utf-8")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(logging.Formatter(editor_log.FORMAT))
         logging.getLogger().addHandler(handler)
     # pygls and httpx log every message and request at INFO (httpcore each socket step at
     # DEBUG); the editor's log wants ours, not the wire.
     for noisy in ("pygls", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    # Editors record a server's stderr as errors: once the client is connected, the log
+    # goes to it as window/logMessage at each line's level (over TCP, stderr is a terminal
+    # and gets what comes before the client).
+    to_editor = editor_log.install(hold_early=not args.tcp)
 
     from lsp.server import build_server
 
     server = build_server(settings)
+    server.editor_log = to_editor
     log.info("codefill lsp %s, completions from %s", server.version, settings.url)
     if args.tcp:
         host, port = _parse_tcp(args.tcp)

@@ -31,7 +31,31 @@ DRAIN_S = 0.2
 
 
 class CompletionFailed(Exception):
-    """The server could not give a completion (unreachable, error status, timeout)."""
+    """The server could not give a completion. `kind` says why, for what the editor is told
+    (lsp.editor_status):
+
+    * "unreachable": no connection to `url` (nothing listens there, unknown host, not HTTP(S));
+    * "refused": the server answered 401/403, the API key is missing or not accepted;
+    * "timeout": no (whole) answer within `timeout_ms`, e.g. a busy server or a slow model;
+    * "error": any other failure (an error status, a broken stream, no model listed).
+    """
+
+    KINDS = ("unreachable", "refused", "timeout", "error")
+
+    def __init__(self, message: str, *, kind: str = "error", url: str | None = None,
+                 status: int | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind  # one of KINDS
+        self.url = url  # the completion server, as configured (`url`)
+        self.status = status  # the HTTP status, when the server answered
+
+    @classmethod
+    def from_status(cls, message: str, status: int, url: str) -> CompletionFailed:
+        return cls(message, kind="refused" if status in (401, 403) else "error", url=url, status=status)
+
+
+# No connection at all: what a wrong `url` (or a server that is not running) gives.
+_UNREACHABLE = (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol)
 
 
 class RawCut:
@@ -76,9 +100,12 @@ class FimClient:
             async with asyncio.timeout(settings.timeout_ms / 1000):
                 return await self._complete(ctx, multiline, settings)
         except TimeoutError as exc:
-            raise CompletionFailed(f"no answer from {settings.url} within {settings.timeout_ms} ms") from exc
+            raise CompletionFailed(f"no answer from {settings.url} within {settings.timeout_ms} ms",
+                                   kind="timeout", url=settings.url) from exc
         except httpx.HTTPError as exc:
-            raise CompletionFailed(f"request to {settings.url} failed: {type(exc).__name__}: {exc}") from exc
+            kind = "unreachable" if isinstance(exc, _UNREACHABLE) else "error"
+            raise CompletionFailed(f"request to {settings.url} failed: {type(exc).__name__}: {exc}",
+                                   kind=kind, url=settings.url) from exc
 
     async def _complete(self, ctx: Any, multiline: bool | None, settings: Settings) -> str:
         model = settings.model or await self._first_model(settings)
@@ -112,7 +139,8 @@ class FimClient:
         async with self._client().stream("POST", url, json=body, headers=_headers(settings)) as resp:
             if resp.status_code != 200:
                 detail = error_message((await resp.aread()).decode("utf-8", "replace"))
-                raise CompletionFailed(f"{url} answered {resp.status_code}: {detail}")
+                raise CompletionFailed.from_status(f"{url} answered {resp.status_code}: {detail}",
+                                                   resp.status_code, settings.url)
             lines = resp.aiter_lines()
             finished = True
             try:
@@ -125,7 +153,7 @@ class FimClient:
                             finished = False
                             break
             except StreamError as exc:
-                raise CompletionFailed(f"{url} {exc}") from exc
+                raise CompletionFailed(f"{url} {exc}", url=settings.url) from exc
             if finished:
                 await _drain(lines)
         return text
@@ -137,11 +165,12 @@ class FimClient:
             return self._models[cache_key]
         resp = await self._client().get(f"{root}/models", headers=_headers(settings))
         if resp.status_code != 200:
-            raise CompletionFailed(f"{root}/models answered {resp.status_code}: {error_message(resp.text)}")
+            raise CompletionFailed.from_status(f"{root}/models answered {resp.status_code}: "
+                                               f"{error_message(resp.text)}", resp.status_code, settings.url)
         try:
             model = str(resp.json()["data"][0]["id"])
         except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise CompletionFailed(f"{root}/models lists no model; set `model`") from exc
+            raise CompletionFailed(f"{root}/models lists no model; set `model`", url=settings.url) from exc
         log.info("using model %r, the first that %s lists", model, root)
         self._models[cache_key] = model
         return model

@@ -16,6 +16,7 @@ from typing import Any
 
 from lsp.cache import CompletionCache
 from lsp.debounce import Debouncer
+from lsp.editor_status import EditorStatus
 from lsp.http_client import CompletionFailed, FimClient
 from lsp.freshness import rebase
 from lsp.settings import Settings
@@ -47,16 +48,18 @@ def _request_fingerprint(settings: Settings) -> str:
 
 
 class CompletionPipeline:
-    def __init__(self, store: Any, settings: Settings, telemetry: Telemetry, client: FimClient | None = None) -> None:
+    def __init__(self, store: Any, settings: Settings, telemetry: Telemetry, client: FimClient | None = None,
+                 status: EditorStatus | None = None) -> None:
         self.store = store
         self.telemetry = telemetry
         self.client = client or FimClient()
+        self.status = status if status is not None else EditorStatus()  # what the editor is shown
         self.cache = CompletionCache(settings.cache_size)
         self.debouncer = Debouncer()
         self.stats = PipelineStats()
         self.settings = settings
         self._builder: Any = None
-        self._builder_budgets: tuple[int, int] | None = None
+        self._builder_budgets: tuple[int, int, int] | None = None
         self.configure(settings)
 
     def configure(self, settings: Settings) -> None:
@@ -65,7 +68,7 @@ class CompletionPipeline:
         self.settings = settings
         self.cache.resize(settings.cache_size)
         self.telemetry.configure(settings.data_dir, settings.telemetry)
-        budgets = (settings.context_tokens, settings.crossfile_tokens)
+        budgets = (settings.context_tokens, settings.crossfile_tokens, settings.window_snap_lines)
         if budgets != self._builder_budgets:
             self._builder = None
             self._builder_budgets = budgets
@@ -75,9 +78,9 @@ class CompletionPipeline:
             # Imported here so the settings, cache and trigger modules load without tree-sitter.
             from lsp.context import ContextBuilder
 
-            context_tokens, crossfile_tokens = self._builder_budgets or (2048, 1024)
+            context_tokens, crossfile_tokens, snap_lines = self._builder_budgets or (2048, 1024, 16)
             self._builder = ContextBuilder(self.store, budget_tokens=context_tokens,
-                                           crossfile_budget_tokens=crossfile_tokens)
+                                           crossfile_budget_tokens=crossfile_tokens, snap_lines=snap_lines)
         return self._builder
 
     async def complete(self, uri: str, line: int, character: int, *, invoked: bool) -> Completion | None:
@@ -143,11 +146,14 @@ class CompletionPipeline:
             asked = time.perf_counter()
             stats.sent += 1
             try:
-                text = await self.client.complete(ctx, multiline=multiline, settings=settings)
+                async with self.status.pending(uri):
+                    text = await self.client.complete(ctx, multiline=multiline, settings=settings)
             except CompletionFailed as exc:
                 stats.failed += 1
+                self.status.failed(exc)
                 log.warning("no completion at %s: %s", where, exc)
                 return None
+            self.status.succeeded()
             log.debug("model answered in %.0f ms", (time.perf_counter() - asked) * 1000)
             # Cached for the text it was asked for: the cache checks that text before it answers.
             self.cache.put(key, uri=uri, fingerprint=fingerprint, document=document, offset=offset, text=text)

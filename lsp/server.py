@@ -13,6 +13,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 
+from lsp.editor_status import EditorStatus
 from lsp.pipeline import CompletionPipeline
 from lsp.settings import Settings
 from lsp.telemetry import Telemetry
@@ -37,6 +38,9 @@ class _Utf16Protocol(LanguageServerProtocol):
 
     @lsp_method(types.INITIALIZE)
     def lsp_initialize(self, params: types.InitializeParams) -> Generator[Any, Any, types.InitializeResult]:
+        editor_log = getattr(self._server, "editor_log", None)
+        if editor_log is not None:  # the client is here: the log goes to it (lsp.editor_log)
+            editor_log.connect(self._server)
         general = params.capabilities.general
         if general is not None and general.position_encodings:
             general.position_encodings = None
@@ -73,7 +77,10 @@ class CodefillLanguageServer(LanguageServer):
         self.settings = settings
         self.store = DocumentStore()
         self.telemetry = Telemetry(settings.data_dir, enabled=settings.telemetry)
-        self.pipeline = CompletionPipeline(self.store, settings, self.telemetry)
+        # Set by `codefill lsp` (lsp.cli): sends the log to the client once it is connected.
+        self.editor_log: Any = None
+        self.status = EditorStatus(self)
+        self.pipeline = CompletionPipeline(self.store, settings, self.telemetry, status=self.status)
 
     def update_settings(self, overrides: Mapping[str, Any] | Any, source: str) -> None:
         """Merge `overrides` into the settings; refused keys are logged (here and in the
@@ -88,6 +95,8 @@ class CodefillLanguageServer(LanguageServer):
 
     def warn_client(self, message: str) -> None:
         log.warning("%s", message)
+        if self.editor_log is not None and self.editor_log.connected and log.isEnabledFor(logging.WARNING):
+            return  # the log line reaches the client's log as it is
         try:
             self.window_log_message(types.LogMessageParams(type=types.MessageType.Warning, message=message))
         except Exception:  # noqa: BLE001 - no client connected (unit use): the log line suffices

@@ -38,6 +38,9 @@ class Settings:
     debounce_ms: int = 150
     context_tokens: int = 2048
     crossfile_tokens: int = 1024
+    # The window of code around the cursor starts on a multiple of this many lines, so that
+    # prompts share their beginning while the user types (the server's prefix cache); 1: off.
+    window_snap_lines: int = 16
     # Automatic requests are skipped when the cursor's line has more than this many
     # non-closing characters right of the cursor (a completion there rarely fits).
     max_right_chars: int = 2
@@ -161,6 +164,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "debounce_ms": _int_in(0, 10_000),
     "context_tokens": _int_in(64, 131_072),
     "crossfile_tokens": _int_in(0, 131_072),
+    "window_snap_lines": _int_in(1, 1024),
     "max_right_chars": _int_in(0, 10_000),
     "raw_fim_template": _raw_template,
     "timeout_ms": _int_in(100, 600_000),

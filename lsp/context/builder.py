@@ -8,7 +8,7 @@ import time
 from lsp.context.crossfile import CrossFileContext, display_path
 from lsp.context.completion_context import CompletionContext, context_key
 from lsp.context.multiline import multiline_hint
-from lsp.context.windows import cut_windows
+from lsp.context.windows import SNAP_LINES, cut_windows
 from lsp.context.workspace import OutlineCache
 from lsp.documents import DocumentStore, SyntaxDocument
 
@@ -25,12 +25,14 @@ class ContextBuilder:
         crossfile_budget_tokens: int = 1024,
         max_recent_edits: int = 8,
         chars_per_token: float = 3.5,
+        snap_lines: int = SNAP_LINES,
     ) -> None:
         self.store = store
         self.budget_tokens = budget_tokens
         self.crossfile_budget_tokens = crossfile_budget_tokens
         self.max_recent_edits = max_recent_edits
         self.chars_per_token = chars_per_token
+        self.snap_lines = snap_lines
         self.outlines = OutlineCache()
         self.crossfile = CrossFileContext(store, self.outlines)
 
@@ -46,7 +48,7 @@ class ContextBuilder:
         offset = doc.offset_at(line, character)
         local_chars = max(0, int(self.budget_tokens * self.chars_per_token))
         prefix_chars = int(local_chars * PREFIX_SHARE)
-        windows = cut_windows(doc, offset, prefix_chars, local_chars - prefix_chars)
+        windows = cut_windows(doc, offset, prefix_chars, local_chars - prefix_chars, self.snap_lines)
         window_text = windows.prefix + windows.suffix
         files: tuple[tuple[str, str], ...] = ()
         crossfile_chars = int(self.crossfile_budget_tokens * self.chars_per_token)
