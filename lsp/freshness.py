@@ -24,17 +24,34 @@ class Rebased:
     typed: int  # characters of the answer the user typed meanwhile
 
 
-def rebase(answer: str, old_text: str, old_offset: int, new_text: str) -> Rebased | None:
-    """The answer, moved to `new_text`; None when it no longer applies."""
+def typed_since(old_text: str, old_offset: int, new_text: str) -> str | None:
+    """What was typed at `old_offset` to make `new_text` from `old_text` ("" when they are
+    the same); None when the change is anything else."""
     if new_text == old_text:
-        return Rebased(answer, old_offset, 0)
+        return ""
     typed = len(new_text) - len(old_text)
     if typed <= 0:
         return None
     end = old_offset + typed
     if new_text[:old_offset] != old_text[:old_offset] or new_text[end:] != old_text[old_offset:]:
         return None
-    inserted = new_text[old_offset:end]
-    if not answer.startswith(inserted) or typed >= len(answer):
+    return new_text[old_offset:end]
+
+
+def agrees(answer_so_far: str, typed: str) -> bool:
+    """Whether an answer that has begun with `answer_so_far` may still start with `typed`."""
+    if len(answer_so_far) >= len(typed):
+        return answer_so_far.startswith(typed)
+    return typed.startswith(answer_so_far)
+
+
+def rebase(answer: str, old_text: str, old_offset: int, new_text: str) -> Rebased | None:
+    """The answer, moved to `new_text`; None when it no longer applies."""
+    inserted = typed_since(old_text, old_offset, new_text)
+    if inserted is None:
         return None
-    return Rebased(answer[typed:], end, typed)
+    if not inserted:
+        return Rebased(answer, old_offset, 0)
+    if not answer.startswith(inserted) or len(inserted) >= len(answer):
+        return None
+    return Rebased(answer[len(inserted):], old_offset + len(inserted), len(inserted))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -91,14 +91,16 @@ class FimClient:
             self._http = httpx.AsyncClient(timeout=None, limits=httpx.Limits(max_keepalive_connections=4))
         return self._http
 
-    async def complete(self, ctx: Any, *, multiline: bool | None, settings: Settings) -> str:
+    async def complete(self, ctx: Any, *, multiline: bool | None, settings: Settings,
+                       on_text: Callable[[str], None] | None = None) -> str:
         """The completion for a `lsp.context.CompletionContext`; raises CompletionFailed.
+        `on_text` sees the text received so far after every chunk.
 
         The whole request, model lookup included, gets `timeout_ms`: a completion that
         comes later than that is no use to someone typing."""
         try:
             async with asyncio.timeout(settings.timeout_ms / 1000):
-                return await self._complete(ctx, multiline, settings)
+                return await self._complete(ctx, multiline, settings, on_text)
         except TimeoutError as exc:
             raise CompletionFailed(f"no answer from {settings.url} within {settings.timeout_ms} ms",
                                    kind="timeout", url=settings.url) from exc
@@ -107,7 +109,8 @@ class FimClient:
             raise CompletionFailed(f"request to {settings.url} failed: {type(exc).__name__}: {exc}",
                                    kind=kind, url=settings.url) from exc
 
-    async def _complete(self, ctx: Any, multiline: bool | None, settings: Settings) -> str:
+    async def _complete(self, ctx: Any, multiline: bool | None, settings: Settings,
+                        on_text: Callable[[str], None] | None) -> str:
         model = settings.model or await self._first_model(settings)
         body: dict[str, Any] = {
             "model": model,
@@ -130,10 +133,11 @@ class FimClient:
                 "files": [{"path": p, "content": c} for p, c in ctx.files],
                 "multiline": multiline,
             }
-        text = await self._stream(body, settings, cut)
+        text = await self._stream(body, settings, cut, on_text)
         return text.rstrip() if cut is not None else text
 
-    async def _stream(self, body: dict[str, Any], settings: Settings, cut: RawCut | None) -> str:
+    async def _stream(self, body: dict[str, Any], settings: Settings, cut: RawCut | None,
+                      on_text: Callable[[str], None] | None) -> str:
         text = ""
         url = f"{api_root(settings.url)}/completions"
         async with self._client().stream("POST", url, json=body, headers=_headers(settings)) as resp:
@@ -147,11 +151,14 @@ class FimClient:
                 async for chunk in sse_chunks(lines):
                     for choice in chunk.get("choices") or []:
                         text += choice.get("text") or ""
+                    done = False
                     if cut is not None:
                         text, done = cut.cut(text)
-                        if done:  # leaving the stream now spares the server the rest
-                            finished = False
-                            break
+                    if on_text is not None:
+                        on_text(text)
+                    if done:  # leaving the stream now spares the server the rest
+                        finished = False
+                        break
             except StreamError as exc:
                 raise CompletionFailed(f"{url} {exc}", url=settings.url) from exc
             if finished:

@@ -18,6 +18,7 @@ from lsp.cache import CompletionCache
 from lsp.debounce import Debouncer
 from lsp.editor_status import EditorStatus
 from lsp.http_client import CompletionFailed, FimClient
+from lsp.model_calls import ModelCall, ModelCalls
 from lsp.freshness import rebase
 from lsp.settings import Settings
 from lsp.stats import PipelineStats
@@ -57,6 +58,7 @@ class CompletionPipeline:
         self.cache = CompletionCache(settings.cache_size)
         self.debouncer = Debouncer()
         self.stats = PipelineStats()
+        self.calls = ModelCalls()
         self.settings = settings
         self._builder: Any = None
         self._builder_budgets: tuple[int, int, int] | None = None
@@ -126,6 +128,16 @@ class CompletionPipeline:
         if text is not None:
             stats.typed_ahead_hits += 1
             return self._shown(uri, text, offset, "typed-ahead", "", doc.language, started, document)
+        call = self.calls.joinable(uri, document, offset)
+        if call is not None:
+            stats.in_flight_hits += 1
+            text = await self._answer(call)
+            if text is not None:
+                return self._shown(uri, text, call.offset, "in-flight", call.context_key, doc.language, started,
+                                   call.document)
+            if doc.revision != revision:
+                return None
+            # It failed or was aborted, and the text is still as this request saw it: ask anew.
         if not invoked:
             await Debouncer.pause(settings.debounce_ms)
             if doc.revision != revision or self.store.get(uri) is not doc:
@@ -143,22 +155,55 @@ class CompletionPipeline:
             stats.cache_hits += 1
         else:
             source = "model"
-            asked = time.perf_counter()
-            stats.sent += 1
-            try:
-                async with self.status.pending(uri):
-                    text = await self.client.complete(ctx, multiline=multiline, settings=settings)
-            except CompletionFailed as exc:
-                stats.failed += 1
-                self.status.failed(exc)
-                log.warning("no completion at %s: %s", where, exc)
+            call = self.calls.start(uri, document, offset,
+                                    lambda call: self._ask_model(call, ctx, multiline, key, fingerprint, where))
+            call.context_key = ctx.key
+            text = await self._answer(call)
+            if text is None:
                 return None
-            self.status.succeeded()
-            log.debug("model answered in %.0f ms", (time.perf_counter() - asked) * 1000)
-            # Cached for the text it was asked for: the cache checks that text before it answers.
-            self.cache.put(key, uri=uri, fingerprint=fingerprint, document=document, offset=offset, text=text)
         return self._shown(uri, text, offset, source, ctx.key, ctx.language, started, document,
                            build_ms=ctx.build_ms)
+
+    async def _ask_model(self, call: ModelCall, ctx: Any, multiline: bool | None, key: str, fingerprint: str,
+                         where: str) -> str:
+        """The model request itself, in the call's own task (see lsp.model_calls)."""
+        settings, stats = self.settings, self.stats
+        stats.sent += 1
+        asked = time.perf_counter()
+
+        def so_far(text: str) -> None:
+            call.so_far = text
+
+        try:
+            async with self.status.pending(call.uri):
+                text = await self.client.complete(ctx, multiline=multiline, settings=settings, on_text=so_far)
+        except CompletionFailed as exc:
+            stats.failed += 1
+            self.status.failed(exc)
+            log.warning("no completion at %s: %s", where, exc)
+            raise
+        self.status.succeeded()
+        log.debug("model answered in %.0f ms", (time.perf_counter() - asked) * 1000)
+        # Cached for the text it was asked for: the cache checks that text before it answers.
+        self.cache.put(key, uri=call.uri, fingerprint=fingerprint, document=call.document, offset=call.offset,
+                       text=text)
+        return text
+
+    @staticmethod
+    async def _answer(call: ModelCall) -> str | None:
+        try:
+            return await call.answer()
+        except CompletionFailed:
+            return None
+
+    def document_changed(self, uri: str) -> None:
+        """After every change: a model request whose answer the new text contradicts is aborted."""
+        doc = self.store.get(uri)
+        if doc is not None:
+            self.calls.changed(uri, doc.text)
+
+    def document_closed(self, uri: str) -> None:
+        self.calls.closed(uri)
 
     def _is_where_the_user_types(self, uri: str, doc: Any, offset: int) -> bool:
         """Some clients ask for every open buffer at once; only the document being edited,
@@ -206,6 +251,7 @@ class CompletionPipeline:
         return self.stats.as_dict()
 
     async def aclose(self) -> None:
+        self.calls.abort_all()
         await self.client.aclose()
 
 

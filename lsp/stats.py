@@ -11,6 +11,7 @@ class PipelineStats:
     skipped: int = 0  # refused by a cheap check: trigger policy, not the focused document
     cache_hits: int = 0  # the same context was answered before
     typed_ahead_hits: int = 0  # the user typed into a cached answer
+    in_flight_hits: int = 0  # waited for a model request already under way for the text typed since
     sent: int = 0  # HTTP requests to the model
     superseded: int = 0  # replaced by a newer request for the same document
     cancelled: int = 0  # cancelled by the client ($/cancelRequest)

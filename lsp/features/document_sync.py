@@ -46,7 +46,9 @@ def register(server: CodefillLanguageServer) -> None:
         except Exception:  # noqa: BLE001
             log.exception("cannot apply a change to %s; resyncing", uri)
             _reopen_from_pygls(ls, uri, version)
+        ls.pipeline.document_changed(uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: CodefillLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
         ls.store.close(params.text_document.uri)
+        ls.pipeline.document_closed(params.text_document.uri)

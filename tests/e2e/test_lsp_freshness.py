@@ -80,3 +80,35 @@ async def test_automatic_requests_for_a_document_not_being_edited_do_not_reach_t
     assert here and manual
     assert [r.body["codefill"]["path"].rsplit("/", 1)[-1] for r in fim.requests] == ["shapes.py", "calc.py"]
     assert stats["skipped"] == 1 and stats["sent"] == 2
+
+
+async def test_a_request_after_typing_the_answers_start_waits_for_the_model_request_under_way(fim, tmp_path):
+    path = source_file(tmp_path, SOURCE, "shapes.py")
+    fim.text, fim.first_chunk_delay_s = ANSWER, 0.8
+    async with lsp(fim, tmp_path) as client:
+        uri = open_document(client, path)
+        first = asyncio.ensure_future(inline(client, uri, LINE, COL, invoked=False))
+        await wait_until(lambda: fim.requests, what="the request to reach the model")
+        type_text(client, uri, 2, LINE, COL, "fa")
+        # The editor asks again after the keystrokes; the model is still thinking about the first.
+        [item] = await inline(client, uri, LINE, COL + 2, invoked=False)
+        assert await first == []  # superseded by the second
+        stats = await _stats(client)
+    assert len(fim.requests) == 1 and fim.requests[0].outcome == "completed"
+    assert item.insert_text == SIGNATURE + ANSWER
+    assert item.range.end == types.Position(line=LINE, character=COL + 2)
+    assert stats["in_flight_hits"] == 1 and stats["sent"] == 1
+
+
+async def test_a_keystroke_that_contradicts_the_answer_so_far_aborts_the_model_request(fim, tmp_path):
+    path = source_file(tmp_path, SOURCE, "shapes.py")
+    fim.text, fim.chunk_delay_s, fim.chunk_chars = ANSWER + " # " + "x" * 400, 0.05, 2
+    async with lsp(fim, tmp_path) as client:
+        uri = open_document(client, path)
+        first = asyncio.ensure_future(inline(client, uri, LINE, COL, invoked=False))
+        await wait_until(lambda: len(fim.requests[0].sent) >= 6 if fim.requests else False,
+                         what="the answer to begin")
+        type_text(client, uri, 2, LINE, COL, "k")  # the model wrote "factor..."
+        assert await asyncio.to_thread(fim.requests[0].ended.wait, 10)
+        assert await first == []
+    assert fim.requests[0].outcome == "aborted"
