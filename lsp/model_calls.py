@@ -28,9 +28,9 @@ from lsp.freshness import agrees, typed_since
 
 log = logging.getLogger(__name__)
 
-# How long a model request nobody waits for may run before it is aborted: enough for
-# the client's next request after a cancellation to take it over.
-ORPHAN_GRACE_S = 0.3
+# How long a model request nobody waits for may run before it is aborted: enough for a
+# client that cancels at each keystroke and asks again at the next pause to take it over.
+ORPHAN_GRACE_S = 1.0
 
 
 @dataclass(eq=False)
