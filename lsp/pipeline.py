@@ -59,6 +59,7 @@ class CompletionPipeline:
         self.debouncer = Debouncer()
         self.stats = PipelineStats()
         self.calls = ModelCalls()
+        self._invoked: dict[str, int] = {}  # explicit requests running, per document
         self.settings = settings
         self._builder: Any = None
         self._builder_budgets: tuple[int, int, int] | None = None
@@ -90,6 +91,13 @@ class CompletionPipeline:
         superseded by a newer request for the same document). Never raises but for
         cancellation by the client."""
         started = time.perf_counter()
+        if not invoked and uri in self._invoked:
+            # The user asked on purpose (a key); an automatic request must not supersede that.
+            self.stats.requests += 1
+            self.stats.skipped += 1
+            return None
+        if invoked:
+            self._invoked[uri] = self._invoked.get(uri, 0) + 1
         try:
             return await self.debouncer.run(uri, lambda: self._complete(uri, line, character, invoked, started))
         except asyncio.CancelledError:
@@ -99,6 +107,11 @@ class CompletionPipeline:
         except Exception:  # noqa: BLE001 - a bug here must cost one completion, not the server
             log.exception("completion at %s:%d:%d failed", uri, line + 1, character + 1)
             return None
+        finally:
+            if invoked:
+                left = self._invoked.pop(uri) - 1
+                if left:
+                    self._invoked[uri] = left
 
     async def _complete(self, uri: str, line: int, character: int, invoked: bool, started: float) -> Completion | None:
         settings = self.settings
@@ -233,6 +246,7 @@ class CompletionPipeline:
                 return None
         line, character = doc.position_of(rebased.offset)
         line_prefix = doc.text[doc.index.line_start(line):rebased.offset]
+        followed_by = doc.text[rebased.offset:doc.index.line_end(line)]
         completion = Completion(
             id=uuid.uuid4().hex, text=text, line=line, character=character, line_prefix=line_prefix,
             version=doc.version, context_key=context_key, language=language,
@@ -241,7 +255,7 @@ class CompletionPipeline:
         stats.shown += 1
         self.telemetry.shown(ShownCompletion(completion.id, completion.context_key, completion.text,
                                              completion.language, completion.latency_ms, uri=uri,
-                                             offset=rebased.offset))
+                                             offset=rebased.offset, followed_by=followed_by))
         log.info("completion at %s:%d:%d from %s in %.0f ms (%d chars; context %.1f ms)", _short(uri),
                  line + 1, character + 1, source, completion.latency_ms, len(text), build_ms)
         return completion

@@ -38,6 +38,7 @@ class ShownCompletion:
     latency_ms: float
     uri: str | None = None  # where it was shown: an acceptance must find it there
     offset: int | None = None  # string index of its first character in the document it was shown for
+    followed_by: str = ""  # the rest of the line after it, when it was shown
 
 
 class Telemetry:

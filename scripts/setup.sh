@@ -68,4 +68,4 @@ fi
 
 "$VENV/bin/python" -c 'import torch, transformers, vllm' || { say "install check failed: torch/transformers/vllm do not import"; exit 1; }
 echo "$WANT" > "$STAMP"
-say "ready: $VENV ($FLAVOUR)"
+say "ready: $VENV ($FLAVOUR); editors start the language server as: $(cd "$VENV" && pwd)/bin/codefill lsp"

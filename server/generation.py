@@ -50,11 +50,14 @@ async def choice_stream(
     finished = False
     prompt_tokens = len(prompt_ids)
     completion_tokens = 0
+    cached_tokens = 0
     gen = engine.generate(prompt_ids, options, request_id)
     try:
         async for delta in gen:
             completion_tokens = delta.completion_tokens
             prompt_tokens = delta.prompt_tokens
+            if delta.cached_tokens is not None:
+                cached_tokens = delta.cached_tokens
             text, stop_now = text_filter.feed(delta.text) if delta.text else ("", False)
             if stop_now and not delta.finished:
                 await engine.abort(request_id)
@@ -82,6 +85,7 @@ async def choice_stream(
             metrics.aborted.labels("client_disconnect").inc()
             await asyncio.shield(engine.abort(request_id))
         metrics.prompt_tokens.inc(prompt_tokens)
+        metrics.prompt_tokens_cached.inc(cached_tokens)
         metrics.generated_tokens.inc(completion_tokens)
 
 

@@ -1,10 +1,18 @@
-"""Prometheus metrics, on a registry per app so several apps (tests) never collide."""
+"""Prometheus metrics, on a registry per app so several apps (tests) never collide.
+
+/metrics also carries the engine's own metrics: vLLM's Prometheus stat logger puts
+them (vllm:prefix_cache_queries, vllm:prefix_cache_hits, vllm:prompt_tokens, ...) on
+prometheus_client's global registry, the one vLLM's own server exposes, so the
+same names and meanings work against codefill and against raw vLLM.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+ENGINE_METRIC_PREFIX = "vllm:"
 
 _LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 20, 60)
 _TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10)
@@ -33,6 +41,11 @@ class Metrics:
         )
         self.prompt_tokens = Counter("codefill_prompt_tokens_total", "Prompt tokens processed", registry=r)
         self.generated_tokens = Counter("codefill_generated_tokens_total", "Tokens generated", registry=r)
+        self.prompt_tokens_cached = Counter(
+            "codefill_prompt_tokens_cached_total",
+            "Prompt tokens the engine took from its prefix cache (vLLM's num_cached_tokens; the hf engine has none)",
+            registry=r,
+        )
         self.aborted = Counter(
             "codefill_aborted_requests_total",
             "Engine requests aborted (client disconnect, post-processing stop)",
@@ -53,4 +66,14 @@ class Metrics:
         self.engine_in_flight.set_function(lambda: float(in_flight()))
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        return generate_latest(self.registry) + generate_latest(_EngineMetrics())
+
+
+class _EngineMetrics:
+    """The vLLM families of the global registry, and nothing else of it: the global
+    registry also holds the process and GC collectors of whatever else runs here."""
+
+    def collect(self) -> Iterator:
+        for family in REGISTRY.collect():
+            if family.name.startswith(ENGINE_METRIC_PREFIX):
+                yield family

@@ -39,12 +39,16 @@ def _completion_id(args: Sequence[Any]) -> str | None:
 
 
 def _in_document(ls: CodefillLanguageServer, shown: ShownCompletion) -> bool:
-    """Whether the shown text stands in its document where it was shown: a client that
-    accepted a suggestion made for other text has not accepted what the model said."""
+    """Whether the shown text stands in its document where it was shown, followed by what
+    followed the cursor then: a client that applied a suggestion after the user typed past
+    it has not accepted what the model said, it has put it in front of what was typed."""
     if shown.uri is None or shown.offset is None:
         return True
     doc = ls.store.get(shown.uri)
-    return doc is not None and doc.text.startswith(shown.completion, shown.offset)
+    if doc is None or not doc.text.startswith(shown.completion, shown.offset):
+        return False
+    end = shown.offset + len(shown.completion)
+    return doc.text[end:doc.index.line_end(doc.index.line_of(end))] == shown.followed_by
 
 
 def _report(ls: CodefillLanguageServer, command: str, args: Sequence[Any], accepted: bool) -> bool:

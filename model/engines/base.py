@@ -53,6 +53,9 @@ class Delta:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: FinishReason | None = None
+    # Prompt tokens the engine took from its prefix cache instead of computing them;
+    # None where the engine does not say (transformers has no prefix cache).
+    cached_tokens: int | None = None
 
     @property
     def finished(self) -> bool:

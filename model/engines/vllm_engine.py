@@ -100,12 +100,13 @@ class VllmEngine(Engine):
         from vllm.engine.arg_utils import AsyncEngineArgs
         from vllm.v1.engine.async_llm import AsyncLLM
 
+        stat_loggers, disable_log_stats = _prometheus_only_stat_loggers()
         kwargs: dict[str, Any] = dict(
             model=self._model_path,
             dtype=self._dtype,
             enable_prefix_caching=self._prefix_caching,
             tensor_parallel_size=self._tp,
-            disable_log_stats=True,
+            disable_log_stats=disable_log_stats,
             # Our tokenizer builds prompts; vLLM must decode with the same one.
             tokenizer=self._model_path,
         )
@@ -123,7 +124,8 @@ class VllmEngine(Engine):
         # weights); in a thread, so the server keeps answering /health meanwhile, also
         # while --restart-on-failure brings up a replacement. AsyncLLM starts its output
         # handler lazily at the first request when built outside the event loop.
-        self._llm = await asyncio.to_thread(AsyncLLM.from_engine_args, args)
+        self._llm = await asyncio.to_thread(AsyncLLM.from_engine_args, args,
+                                             stat_loggers=stat_loggers or None)
         self._tokenizer = await asyncio.to_thread(AutoTokenizer.from_pretrained, self._model_path)
         await self._load_adapters()
         max_len = int(self._llm.model_config.max_model_len)
@@ -261,6 +263,7 @@ class VllmEngine(Engine):
         params = self._sampling_params(options)
         prompt_tokens = len(prompt_token_ids)
         completion_tokens = 0
+        cached: int | None = None
         self._in_flight.add(request_id)
         try:
             stream = self._llm.generate(self._engine_input(prompt_token_ids), params, request_id,
@@ -269,13 +272,15 @@ class VllmEngine(Engine):
                 completion = out.outputs[0] if out.outputs else None
                 text = completion.text if completion else ""
                 completion_tokens += len(completion.token_ids) if completion else 0
+                # Known once the prompt is prefilled, so from the first output on.
+                cached = getattr(out, "num_cached_tokens", None) if cached is None else cached
                 reason = None
                 if out.finished:
                     reason = _finish_reason(completion.finish_reason if completion else "abort")
-                yield Delta(text, prompt_tokens, completion_tokens, reason)
+                yield Delta(text, prompt_tokens, completion_tokens, reason, cached)
                 if out.finished:
                     return
-            yield Delta("", prompt_tokens, completion_tokens, "abort")
+            yield Delta("", prompt_tokens, completion_tokens, "abort", cached)
         except asyncio.CancelledError:
             raise
         except GeneratorExit:
@@ -306,6 +311,28 @@ class VllmEngine(Engine):
 
     def is_healthy(self) -> bool:
         return self._llm is not None and not self._llm.errored
+
+
+def _prometheus_only_stat_loggers() -> tuple[list[Any], bool]:
+    """vLLM's stat loggers for codefill: its Prometheus one only, and the matching
+    `disable_log_stats`.
+
+    The Prometheus logger fills prometheus_client's registry (vllm:prefix_cache_hits,
+    vllm:prompt_tokens, ...), which /metrics serves beside codefill's own metrics; the
+    default logging logger would add a stats line to the server log every few seconds.
+    vLLM releases that know `enable_default_loggers` turn stats on for custom loggers
+    and leave the default ones out only while `disable_log_stats` is set; older ones
+    record nothing unless it is unset, and then use the custom list instead of theirs.
+    """
+    import inspect
+
+    try:
+        from vllm.v1.metrics import loggers
+    except ImportError:  # no v1 metrics: record nothing, as before
+        return [], True
+    manager = getattr(loggers, "StatLoggerManager", None)
+    custom_means_on = manager is not None and "enable_default_loggers" in inspect.signature(manager).parameters
+    return [loggers.PrometheusStatLogger], custom_means_on
 
 
 def _finish_reason(reason: str | None) -> str:

@@ -60,7 +60,7 @@ def _kinds(text: str) -> list[str]:
     return kinds
 
 
-def _json_object(text: str) -> dict[str, Any]:
+def json_object(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except ValueError as exc:
@@ -72,20 +72,23 @@ def _json_object(text: str) -> dict[str, Any]:
 
 def add_bench_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="measure latency and throughput of a server (optionally against another)",
-                       description=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--url", required=True, help="the server, e.g. http://127.0.0.1:8000")
+                       description=__doc__.split("\n\n", 1)[1] + _REPLAY_NOTE,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    # Not required=True: `codefill bench replay --url ...` must parse without a --url for bench itself;
+    # bench_command asks for it with argparse's own words instead.
+    p.add_argument("--url", default=None, help="the server, e.g. http://127.0.0.1:8000 (required)")
     p.add_argument("--model", default=None, help="model at --url (default: first of GET /v1/models)")
     p.add_argument("--api-key", default=None)
     p.add_argument("--raw-fim-template", default=None, metavar="NAME",
                    help="drive --url with a client-built FIM prompt (no `suffix`)")
-    p.add_argument("--extra-body", type=_json_object, default={}, metavar="JSON",
+    p.add_argument("--extra-body", type=json_object, default={}, metavar="JSON",
                    help="merged into every request to --url")
     p.add_argument("--name", default=None, help="name of --url in the report (default: its model name)")
     p.add_argument("--compare", default=None, metavar="URL2", help="a second server, run interleaved")
     p.add_argument("--compare-model", default=None)
     p.add_argument("--compare-api-key", default=None)
     p.add_argument("--compare-raw-fim-template", default=None, metavar="NAME")
-    p.add_argument("--compare-extra-body", type=_json_object, default={}, metavar="JSON")
+    p.add_argument("--compare-extra-body", type=json_object, default={}, metavar="JSON")
     p.add_argument("--compare-name", default=None)
     p.add_argument("--concurrency", type=_int_list, default=list(DEFAULT_LEVELS),
                    help="levels (default 1,4,16,64)")
@@ -107,7 +110,17 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, help="JSON report; .md and .png go beside it")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
-    p.set_defaults(func=bench_command)
+    p.set_defaults(func=bench_command, bench_parser=p)
+    modes = p.add_subparsers(dest="bench_mode", metavar="{replay}", title="other benchmarks")
+    from server.bench.replay.cli import add_replay_parser
+
+    add_replay_parser(modes)
+
+
+_REPLAY_NOTE = """
+`codefill bench replay --url URL` instead types real edits key by key through
+codefill lsp and plain clients (see `codefill bench replay --help`).
+"""
 
 
 def default_out(today: _dt.date | None = None) -> Path:
@@ -233,6 +246,9 @@ def _level_line(entry: dict[str, Any], names: list[str]) -> str:
 def bench_command(args: argparse.Namespace) -> int:
     from server.bench.plot import plot_levels
     from server.bench.report import markdown_report, summary_text
+
+    if args.url is None:
+        args.bench_parser.error("the following arguments are required: --url")
 
     argv = getattr(args, "argv", None)
     command = shlex.join(["codefill", *argv]) if argv is not None else "codefill bench"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -101,3 +103,19 @@ async def complete(client: LanguageClient, uri: str, line: int, character: int) 
     if result is None:
         return []
     return list(result.items if isinstance(result, types.CompletionList) else result)
+
+
+def source_file(tmp_path: Path, text: str, name: str = "calc.py") -> Path:
+    """A file in the workspace folder `tmp_path/ws`."""
+    path = tmp_path / "ws" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+async def wait_until(condition, timeout: float = 10.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)

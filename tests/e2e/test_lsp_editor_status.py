@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 import warnings
 from pathlib import Path
 
@@ -21,7 +20,8 @@ from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 from pytest_lsp.checks import LspSpecificationWarning
 
-from tests.e2e.lsp_session import CODEFILL, capabilities, inline, open_document, stop_lsp, type_text
+from tests.e2e.lsp_session import CODEFILL, capabilities, inline, open_document, stop_lsp, type_text, wait_until
+from tests.e2e.lsp_session import source_file as session_source_file
 from tests.e2e.servers import free_port
 from tests.lsp_fakes import FimFake
 
@@ -55,18 +55,7 @@ async def lsp(url: str, tmp_path: Path, *args: str, progress: bool = False, init
 
 
 def source_file(tmp_path: Path, text: str = SOURCE) -> Path:
-    path = tmp_path / "ws" / "calc.py"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
-
-
-async def wait_until(condition, timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
+    return session_source_file(tmp_path, text)
 
 
 def set_url(client: LanguageClient, url: str) -> None:

@@ -22,7 +22,9 @@ from tests.e2e.lsp_session import (
     start_lsp,
     stop_lsp,
     type_text,
+    wait_until,
 )
+from tests.e2e.lsp_session import source_file as session_source_file
 from tests.lsp_fakes import MODEL, FimFake
 
 ANSWER = "return a + b"
@@ -47,18 +49,7 @@ async def lsp(fim: FimFake, tmp_path: Path, *args: str, **kw):
 
 
 def source_file(tmp_path: Path, text: str = SOURCE, name: str = "calc.py") -> Path:
-    path = tmp_path / "ws" / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
-
-
-async def wait_until(condition, timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
+    return session_source_file(tmp_path, text, name)
 
 
 async def test_inline_completion_returns_the_model_text(fim, tmp_path):
@@ -90,11 +81,12 @@ async def test_completion_item_carries_the_model_text(fim, tmp_path):
         fim.text = "urn a + b"
         items = await complete(client, uri, 1, 7)
     [item] = items
-    # The edit starts at the typed word, so clients filtering on "ret" keep the item.
-    assert item.text_edit.new_text == "return a + b"
-    assert item.text_edit.range == types.Range(start=types.Position(line=1, character=4),
+    # The edit replaces the line up to the cursor with itself and the completion (a client
+    # without snippet support gets plain text; see test_lsp_completion_item.py).
+    assert item.text_edit.new_text == "    return a + b"
+    assert item.text_edit.range == types.Range(start=types.Position(line=1, character=0),
                                                end=types.Position(line=1, character=7))
-    assert item.filter_text == "return a + b" and item.label == "return a + b"
+    assert item.filter_text == "    return a + b" and item.label == "    return a + b"
     assert item.command.command == "codefill.accepted"
 
 
@@ -173,7 +165,7 @@ async def test_typing_the_start_of_a_completion_is_answered_from_the_cache(fim, 
     assert len(fim.requests) == 1
     assert items[0].insert_text == "    return a + b"
     assert items[0].range.end == types.Position(line=BODY_LINE, character=BODY_COL + 3)
-    assert items2[0].text_edit.new_text == "a + b"  # the word "a" plus the rest " + b"
+    assert items2[0].text_edit.new_text == "    return a + b"  # the line so far plus the rest " + b"
 
 
 UTILS = '''"""Helpers."""

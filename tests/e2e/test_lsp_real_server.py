@@ -30,5 +30,5 @@ async def test_inline_and_item_completions_from_codefill_serve(tiny_hf_server, t
     assert items[0].insert_text.startswith("    ") and items[0].insert_text.strip()
     assert items[0].range == types.Range(start=types.Position(line=4, character=0),
                                          end=types.Position(line=4, character=4))
-    assert completions and completions[0].text_edit.new_text == items[0].insert_text[4:]
+    assert completions and completions[0].text_edit.new_text == items[0].insert_text
     assert isinstance(other, list)
