@@ -36,6 +36,9 @@ def add_lsp_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="start the window on a multiple of this many lines, so prompts share their beginning "
                         f"while typing and the server's prefix cache is reused (1: off; default "
                         f"{defaults.window_snap_lines})")
+    p.add_argument("--suffix-percent", type=int, default=None,
+                   help="share of the window's budget for the code after the cursor, which is computed "
+                        f"again at every keystroke (default {defaults.suffix_percent})")
     p.add_argument("--max-right-chars", type=int, default=None,
                    help="skip automatic requests when more code characters than this (closing brackets, "
                         f"quotes and separators aside) follow the cursor (default {defaults.max_right_chars})")
@@ -61,8 +64,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     given = {
         name: getattr(args, name)
         for name in ("url", "api_key", "model", "max_tokens", "temperature", "debounce_ms", "context_tokens",
-                     "crossfile_tokens", "window_snap_lines", "max_right_chars", "timeout_ms", "raw_fim_template",
-                     "data_dir")
+                     "crossfile_tokens", "window_snap_lines", "suffix_percent", "max_right_chars", "timeout_ms",
+                     "raw_fim_template", "data_dir")
         if getattr(args, name, None) is not None
     }
     if "api_key" not in given and os.environ.get("CODEFILL_API_KEY"):

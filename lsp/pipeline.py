@@ -62,7 +62,7 @@ class CompletionPipeline:
         self._invoked: dict[str, int] = {}  # explicit requests running, per document
         self.settings = settings
         self._builder: Any = None
-        self._builder_budgets: tuple[int, int, int] | None = None
+        self._builder_budgets: tuple[int, int, int, int] | None = None
         self.configure(settings)
 
     def configure(self, settings: Settings) -> None:
@@ -71,7 +71,8 @@ class CompletionPipeline:
         self.settings = settings
         self.cache.resize(settings.cache_size)
         self.telemetry.configure(settings.data_dir, settings.telemetry)
-        budgets = (settings.context_tokens, settings.crossfile_tokens, settings.window_snap_lines)
+        budgets = (settings.context_tokens, settings.crossfile_tokens, settings.window_snap_lines,
+                   settings.suffix_percent)
         if budgets != self._builder_budgets:
             self._builder = None
             self._builder_budgets = budgets
@@ -81,9 +82,11 @@ class CompletionPipeline:
             # Imported here so the settings, cache and trigger modules load without tree-sitter.
             from lsp.context import ContextBuilder
 
-            context_tokens, crossfile_tokens, snap_lines = self._builder_budgets or (2048, 1024, 16)
+            assert self._builder_budgets is not None  # configure() ran in __init__
+            context_tokens, crossfile_tokens, snap_lines, suffix_percent = self._builder_budgets
             self._builder = ContextBuilder(self.store, budget_tokens=context_tokens,
-                                           crossfile_budget_tokens=crossfile_tokens, snap_lines=snap_lines)
+                                           crossfile_budget_tokens=crossfile_tokens, snap_lines=snap_lines,
+                                           suffix_share=suffix_percent / 100)
         return self._builder
 
     async def complete(self, uri: str, line: int, character: int, *, invoked: bool) -> Completion | None:

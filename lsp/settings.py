@@ -41,6 +41,10 @@ class Settings:
     # The window of code around the cursor starts on a multiple of this many lines, so that
     # prompts share their beginning while the user types (the server's prefix cache); 1: off.
     window_snap_lines: int = 16
+    # Share of the window's budget that goes to the code after the cursor. Everything after
+    # the cursor is computed again at every keystroke (the prefix cache stops at the first
+    # changed token), so a small share keeps most of the prompt cached.
+    suffix_percent: int = 15
     # Automatic requests are skipped when the cursor's line has more than this many
     # non-closing characters right of the cursor (a completion there rarely fits).
     max_right_chars: int = 2
@@ -165,6 +169,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "context_tokens": _int_in(64, 131_072),
     "crossfile_tokens": _int_in(0, 131_072),
     "window_snap_lines": _int_in(1, 1024),
+    "suffix_percent": _int_in(0, 90),
     "max_right_chars": _int_in(0, 10_000),
     "raw_fim_template": _raw_template,
     "timeout_ms": _int_in(100, 600_000),

@@ -12,8 +12,9 @@ from lsp.context.windows import SNAP_LINES, cut_windows
 from lsp.context.workspace import OutlineCache
 from lsp.documents import DocumentStore, SyntaxDocument
 
-# Of the local budget, the prefix gets this share; the suffix the rest.
-PREFIX_SHARE = 0.75
+# Of the local budget, the suffix gets this share (Copilot's suffixPercent is 15 too); the prefix
+# the rest. The suffix follows the cursor, so every keystroke recomputes all of it.
+SUFFIX_SHARE = 0.15
 
 
 class ContextBuilder:
@@ -26,6 +27,7 @@ class ContextBuilder:
         max_recent_edits: int = 8,
         chars_per_token: float = 3.5,
         snap_lines: int = SNAP_LINES,
+        suffix_share: float = SUFFIX_SHARE,
     ) -> None:
         self.store = store
         self.budget_tokens = budget_tokens
@@ -33,6 +35,7 @@ class ContextBuilder:
         self.max_recent_edits = max_recent_edits
         self.chars_per_token = chars_per_token
         self.snap_lines = snap_lines
+        self.suffix_share = suffix_share
         self.outlines = OutlineCache()
         self.crossfile = CrossFileContext(store, self.outlines)
 
@@ -47,7 +50,7 @@ class ContextBuilder:
     def _build(self, doc: SyntaxDocument, line: int, character: int, started: float) -> CompletionContext:
         offset = doc.offset_at(line, character)
         local_chars = max(0, int(self.budget_tokens * self.chars_per_token))
-        prefix_chars = int(local_chars * PREFIX_SHARE)
+        prefix_chars = local_chars - int(local_chars * self.suffix_share)
         windows = cut_windows(doc, offset, prefix_chars, local_chars - prefix_chars, self.snap_lines)
         window_text = windows.prefix + windows.suffix
         files: tuple[tuple[str, str], ...] = ()

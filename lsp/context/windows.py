@@ -52,12 +52,12 @@ class Windows:
 
 
 def split_budget(prefix_chars: int, suffix_chars: int, before: int, after: int) -> tuple[int, int]:
-    """Give the side that needs less of its share's remainder to the other side."""
+    """A short suffix leaves its share to the prefix; a short prefix does not leave its share
+    to the suffix: everything after the cursor is computed again at every keystroke (the
+    server's prefix cache ends at the cursor), so a long suffix would cost each of them."""
     if after < suffix_chars:
         return prefix_chars + suffix_chars - after, after
-    if before < prefix_chars:
-        return before, suffix_chars + prefix_chars - before
-    return prefix_chars, suffix_chars
+    return min(prefix_chars, before), suffix_chars
 
 
 def cut_windows(doc: SyntaxDocument, offset: int, prefix_chars: int, suffix_chars: int,

@@ -44,7 +44,11 @@ def cpu_engine_defaults(dtype: str) -> dict:
     # use offset"): one request with a `seed` beside long prompts killed the engine.
     # vLLM makes the same choice on CPU for MLA models; max_num_batched_tokens then
     # defaults to at least max_model_len, so every prompt fits one step.
-    out: dict = {"enforce_eager": True, "enable_chunked_prefill": False}
+    # The prefix cache reuses whole blocks only; the CPU build's default of 128 tokens
+    # recomputes 64 tokens of every keystroke's prompt on average for nothing. 32 is the
+    # smallest size its kernels are tuned for; measured on the embedded model with a
+    # 1,290-token FIM prompt: the same text, 0.80 s per repeated request against 0.83 s.
+    out: dict = {"enforce_eager": True, "enable_chunked_prefill": False, "block_size": 32}
     if dtype == "auto" and not cpu_has_bf16():
         out["dtype"] = "float32"
     return out

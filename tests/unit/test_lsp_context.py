@@ -63,7 +63,7 @@ def test_windows_respect_budget_and_cut_on_line_and_statement_boundaries(tmp_pat
     lines = text.split("\n")
     store = DocumentStore([str(tmp_path)])
     doc = open_file(store, tmp_path, "mod.py", "python", text)
-    for budget in range(60, 400, 7):
+    for budget in range(100, 400, 7):  # from the budget where the suffix holds one whole statement
         builder = ContextBuilder(store, budget_tokens=budget, chars_per_token=4.0, crossfile_budget_tokens=0)
         line = len(lines) // 2
         ctx = builder.build(doc.uri, line, 3)
@@ -84,14 +84,28 @@ def test_windows_respect_budget_and_cut_on_line_and_statement_boundaries(tmp_pat
         assert ctx.line_prefix == lines[line][:3] and ctx.line_suffix == lines[line][3:]
 
 
-def test_prefix_share_is_about_three_quarters():
+def test_the_suffix_gets_about_fifteen_percent():
     store = DocumentStore()
     text = "".join(f"value_{i} = {i}\n" for i in range(2000))
     doc = store.open("file:///w/values.py", "python", 1, text)
     ctx = ContextBuilder(store, budget_tokens=1000, chars_per_token=4.0, crossfile_budget_tokens=0).build(
         doc.uri, 1000, 0)
-    assert 0.65 * 4000 <= len(ctx.prefix) <= 0.75 * 4000
-    assert 0.2 * 4000 <= len(ctx.suffix) <= 0.25 * 4000 + 20
+    assert 0.75 * 4000 <= len(ctx.prefix) <= 0.85 * 4000
+    assert 0.1 * 4000 <= len(ctx.suffix) <= 0.15 * 4000 + 20
+
+
+def test_a_short_prefix_does_not_lengthen_the_suffix():
+    # The suffix is computed again at every keystroke: near a file's top it stays at its share.
+    store = DocumentStore()
+    text = "".join(f"value_{i} = {i}\n" for i in range(2000))
+    doc = store.open("file:///w/values.py", "python", 1, text)
+    builder = ContextBuilder(store, budget_tokens=1000, chars_per_token=4.0, crossfile_budget_tokens=0)
+    ctx = builder.build(doc.uri, 3, 0)
+    assert ctx.prefix == text[:doc.offset_at(3, 0)]
+    assert len(ctx.suffix) <= 0.15 * 4000 + 20
+    wider = ContextBuilder(store, budget_tokens=1000, chars_per_token=4.0, crossfile_budget_tokens=0,
+                           suffix_share=0.5).build(doc.uri, 3, 0)
+    assert 0.4 * 4000 <= len(wider.suffix) <= 0.5 * 4000 + 20
 
 
 def test_unused_suffix_budget_goes_to_the_prefix():

@@ -52,3 +52,16 @@ def test_acceptance_and_stale_rates():
     assert f["latency_p50_s"] == pytest.approx(0.5)
     assert f["lsp"] == {"sent": 4}
     assert [b["shown"] for b in f["by_position"]] == [1, 1, 0, 0, 0]
+
+
+def test_prefix_cache_hits_after_each_files_first_request():
+    # The first prompt of a file finds nothing cached; from then on the layout decides.
+    one = SessionResult("a", "c", "python", typed_chars=10,
+                        engine={"prefix_cache_queries": 3000, "prefix_cache_hits": 1600},
+                        engine_after_first={"prefix_cache_queries": 2000, "prefix_cache_hits": 1600})
+    two = SessionResult("b", "c", "python", typed_chars=10,
+                        engine={"prefix_cache_queries": 1000, "prefix_cache_hits": 0})
+    f = client_figures([one, two])
+    assert f["engine"]["prefix_cache_hit_rate"] == 0.4
+    assert f["engine"]["prefix_cache_hit_rate_after_first"] == 0.8
+    assert "prefix_cache_hit_rate_after_first" not in client_figures([two])["engine"]

@@ -327,9 +327,16 @@ async def _turn(session: Any, asker: Any, index: int, scratch: Path, options: An
     try:
         lsp_before = await counters() if counters else None
         before = await scrape(metrics_http, asker.url, key)
-        result = await replay_session(session, asker, uri, options)
+        first = asyncio.create_task(_after_first_prompt(metrics_http, asker.url, key, before))
+        try:
+            result = await replay_session(session, asker, uri, options)
+        finally:
+            first.cancel()
         await asyncio.sleep(0.3)  # the last abort reaches the engine's counters
-        result.engine = delta(before, await scrape(metrics_http, asker.url, key))
+        end = await scrape(metrics_http, asker.url, key)
+        result.engine = delta(before, end)
+        if first.done() and not first.cancelled():
+            result.engine_after_first = delta(first.result(), end)
         lsp_after = await counters() if counters else None
     finally:
         if restore is not None:
@@ -341,6 +348,25 @@ async def _turn(session: Any, asker: Any, index: int, scratch: Path, options: An
     elif sent_before is not None:
         result.sent = asker.sent - sent_before
     return result
+
+
+async def _after_first_prompt(metrics_http: Any, url: str, key: str | None,
+                              before: dict[str, float] | None) -> dict[str, float] | None:
+    """The counters just after the engine took the session's first prompt: a file's first
+    request finds nothing of it cached, the ones after it are what the prompt layout can reuse."""
+    from server.bench.replay.scrape import scrape
+
+    if before is None:
+        return None
+    start = before.get("prefix_cache_queries", 0.0)
+    while True:
+        await asyncio.sleep(_FIRST_PROMPT_POLL_S)
+        now = await scrape(metrics_http, url, key)
+        if now is not None and now.get("prefix_cache_queries", 0.0) > start:
+            return now
+
+
+_FIRST_PROMPT_POLL_S = 0.05
 
 
 def _key_for(asker: Any, args: argparse.Namespace) -> str | None:

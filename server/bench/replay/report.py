@@ -56,10 +56,8 @@ def client_figures(results: Sequence[SessionResult], lsp_stats: Mapping[str, Any
     answers = sorted(a.latency_s for a in asks if a.outcome in ("shown", "stale", "empty") and a.latency_s is not None)
     typed = sum(r.typed_chars for r in results)
     accepted_chars = sum(r.accepted_chars for r in results)
-    counters: dict[str, float] = {}
-    for r in results:
-        for k, v in (r.engine or {}).items():
-            counters[k] = counters.get(k, 0.0) + v
+    counters = _summed([r.engine for r in results if r.engine])
+    after_first = _summed([r.engine_after_first for r in results if r.engine_after_first])
     sent = sum(r.sent for r in results if r.sent is not None) if any(r.sent is not None for r in results) else None
     if lsp_stats is None and any(r.lsp for r in results):
         lsp_stats = _summed([r.lsp for r in results if r.lsp])
@@ -82,6 +80,9 @@ def client_figures(results: Sequence[SessionResult], lsp_stats: Mapping[str, Any
         "by_position": by_position(results),
         "engine": engine_figures(counters if any(r.engine is not None for r in results) else None, sent),
     }
+    if after_first:
+        hits, queries = after_first.get("prefix_cache_hits", 0.0), after_first.get("prefix_cache_queries", 0.0)
+        figures["engine"]["prefix_cache_hit_rate_after_first"] = _rate(hits, queries)
     if lsp_stats is not None:
         figures["lsp"] = dict(lsp_stats)
     return figures
@@ -139,6 +140,7 @@ ROWS: tuple[tuple[str, str, Any], ...] = (
 ENGINE_ROWS = (
     ("requests that reached the server", "requests_sent", None),
     ("prefix-cache hit rate (vLLM)", "prefix_cache_hit_rate", "pct"),
+    ("… after each file's first request", "prefix_cache_hit_rate_after_first", "pct"),
     ("prompt tokens per request", "prompt_tokens_per_request", ".0f"),
     ("tokens prefilled per request", "prefilled_tokens_per_request", ".0f"),
 )

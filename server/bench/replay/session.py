@@ -51,6 +51,7 @@ class SessionResult:
     final_ok: bool = False  # the document ended as the newer file: nothing corrupted it
     asks: list[AskRecord] = field(default_factory=list)
     engine: dict[str, float] | None = None  # /metrics counters this session moved
+    engine_after_first: dict[str, float] | None = None  # the same, from the engine taking the first prompt on
     sent: int | None = None  # HTTP requests that reached the server (None: not known)
     lsp: dict[str, Any] | None = None  # what the language server's own counters did in this session
 
