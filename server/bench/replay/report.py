@@ -81,8 +81,7 @@ def client_figures(results: Sequence[SessionResult], lsp_stats: Mapping[str, Any
         "engine": engine_figures(counters if any(r.engine is not None for r in results) else None, sent),
     }
     if after_first:
-        hits, queries = after_first.get("prefix_cache_hits", 0.0), after_first.get("prefix_cache_queries", 0.0)
-        figures["engine"]["prefix_cache_hit_rate_after_first"] = _rate(hits, queries)
+        figures["engine"]["prefix_cache_hit_rate_after_first"] = engine_figures(after_first)["prefix_cache_hit_rate"]
     if lsp_stats is not None:
         figures["lsp"] = dict(lsp_stats)
     return figures
