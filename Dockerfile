@@ -18,13 +18,14 @@ ENV DEBIAN_FRONTEND=noninteractive \
     HF_HOME=/data/codefill/huggingface
 
 # Python 3.12 from Ubuntu 24.04. gcc, libc6-dev and python3-dev are needed at run time:
-# Triton (under vLLM) compiles small C launchers against Python's headers.
+# Triton (under vLLM) compiles small C launchers against Python's headers. bubblewrap is the
+# sandbox of `codefill eval` (it needs a container runtime that allows user namespaces).
 # Not version-pinned: Ubuntu drops superseded versions from noble-updates, so exact
 # pins break the build at the next security update; the base image tag is the pin.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
-        python3 python3-venv python3-dev gcc libc6-dev ca-certificates \
+        python3 python3-venv python3-dev gcc libc6-dev ca-certificates bubblewrap \
     && rm -rf /var/lib/apt/lists/* \
     && python3 -m venv "$VIRTUAL_ENV" \
     && groupadd --gid 10001 codefill \

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from model.templates.encoding import text_offsets
 from model.templates.fim import FimPrompt, FimTemplate, RepoFile, encode_prompt, encode_text
 
 # A prompt with more characters than this per token of budget almost surely
@@ -245,11 +246,12 @@ def _tokens_per_line(tokenizer: Any, lines: list[str]) -> list[int]:
 
 
 def _token_offsets(tokenizer: Any, text: str) -> list[tuple[int, int]] | None:
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is not None:
-        # The Rust tokenizer directly: the estimate needs no Python-side
-        # post-processing, and skipping it halves the time on long windows.
-        return backend.encode(text, add_special_tokens=False).offsets
+    # The Rust tokenizer directly: the estimate needs no Python-side post-processing,
+    # and skipping it halves the time on long windows; text_offsets encodes as the
+    # prompt will (control-token strings as text) and lets other threads run meanwhile.
+    offsets = text_offsets(tokenizer, text)
+    if offsets is not None:
+        return offsets
     try:
         return tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
     except (NotImplementedError, TypeError, ValueError):

@@ -27,6 +27,29 @@ else
   FLAVOUR=cpu
 fi
 
+# bubblewrap (`bwrap`) is the sandbox of model-written code (`codefill eval`, `codefill data instruct`):
+# without it those commands refuse (unless --unsafe-no-sandbox). Installed with apt-get where there is
+# one (as root, or with passwordless sudo); CODEFILL_REQUIRE_SANDBOX=1 (CI) makes a failure fatal.
+if ! command -v bwrap >/dev/null 2>&1; then
+  SUDO=()
+  if [[ $(id -u) != 0 ]] && command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    SUDO=(sudo -n)
+  fi
+  if command -v apt-get >/dev/null 2>&1 && [[ $(id -u) == 0 || ${#SUDO[@]} -gt 0 ]]; then
+    say "installing bubblewrap (the sandbox of model-written code)"
+    export DEBIAN_FRONTEND=noninteractive
+    "${SUDO[@]}" apt-get install -y -qq bubblewrap >/dev/null 2>&1 \
+      || { "${SUDO[@]}" apt-get update -qq >/dev/null 2>&1 && "${SUDO[@]}" apt-get install -y -qq bubblewrap >/dev/null; } \
+      || true
+  fi
+  if ! command -v bwrap >/dev/null 2>&1; then
+    say "bubblewrap is not installed: \`codefill eval\` and \`codefill data instruct\` will refuse to run model-written code; install it (Debian/Ubuntu: sudo apt-get install bubblewrap; Fedora: sudo dnf install bubblewrap)"
+    if [[ "${CODEFILL_REQUIRE_SANDBOX:-0}" == 1 ]]; then
+      exit 1
+    fi
+  fi
+fi
+
 STAMP="$VENV/.codefill-setup-stamp"
 WANT="$(cat "$ROOT/pyproject.toml" "$ROOT/scripts/setup.sh" | sha256sum | cut -c1-16)-$FLAVOUR-dev$DEV"
 if [[ -f "$STAMP" ]] && grep -qx -- "$WANT" "$STAMP" 2>/dev/null; then

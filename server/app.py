@@ -20,6 +20,7 @@ from server.protocol import ChatCompletionRequest, CompletionRequest, ModelCard,
 from server.serving_chat import ChatService
 from server.serving_completions import CompletionsService
 from server.state import ServingState
+from server.validation import check_request_text
 
 _ENDPOINT_LABELS = {
     "/v1/completions": "completions",
@@ -62,11 +63,13 @@ def build_app(state: ServingState, *, start_engine: bool = True) -> FastAPI:
     @app.post("/v1/completions", response_model=None, responses=_GENERATION_ERRORS)
     @with_cancellation
     async def create_completion(body: CompletionRequest, raw_request: Request) -> Any:
+        check_request_text(body, state.config.limits)  # unencodable text (400), too much of it (413)
         return await completions.create(body)
 
     @app.post("/v1/chat/completions", response_model=None, responses=_GENERATION_ERRORS)
     @with_cancellation
     async def create_chat_completion(body: ChatCompletionRequest, raw_request: Request) -> Any:
+        check_request_text(body, state.config.limits)
         return await chat.create(body)
 
     @app.get("/v1/models", responses=error_responses(401))

@@ -85,9 +85,10 @@ def add_data_parser(sub: argparse._SubParsersAction) -> None:
                         "dropped from its tests (for small teachers that write sound code and wrong asserts; "
                         "counted as 'pruned', apart from the strict pass rate). Default: only answers that "
                         "pass all their tests")
-    g.add_argument("--allow-network-sandbox-fallback", action="store_true",
-                   help="where no network namespace can be made, run the tests anyway with only Python's audit "
-                        "hook blocking sockets (weaker; a loud warning is printed). Default: refuse")
+    g.add_argument("--unsafe-no-sandbox", action="store_true",
+                   help="run the responses' tests WITHOUT the bubblewrap sandbox (they can then read and write "
+                        "your files, use the network and start processes; a loud warning is printed). Default: "
+                        "the sandbox, and a refusal that says how to install bubblewrap where it is missing")
 
     g = p.add_argument_group("data")
     g.add_argument("--no-decontaminate", dest="decontaminate", action="store_false",
@@ -127,7 +128,7 @@ def config_from_args(args: argparse.Namespace):
         responses=args.responses,
         concurrency=args.concurrency, limit=args.limit, seed=args.seed, temperature=args.temperature,
         max_tokens=args.max_tokens, exec_timeout=args.exec_timeout, memory_mb=args.memory_mb,
-        exec_workers=args.exec_workers, allow_network_fallback=args.allow_network_sandbox_fallback,
+        exec_workers=args.exec_workers, unsafe_no_sandbox=args.unsafe_no_sandbox,
         decontaminate=args.decontaminate, mbpp_path=args.mbpp_data, system=args.system,
         prune_tests=args.prune_tests, progress=not args.no_progress,
     )

@@ -97,6 +97,7 @@ class EngineSupervisor:
                 started = time.monotonic()
                 try:
                     await engine.start()
+                    await state.prepare_encoders(engine)
                     state.install_engine(engine)
                 except asyncio.CancelledError:
                     await _shutdown_quietly(engine)

@@ -47,10 +47,12 @@ class ErrorResponse(BaseModel):
 
 # The error statuses the API answers with, for the OpenAPI schema.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorResponse, "description": "malformed body, unsupported field, or over a limit"},
+    400: {"model": ErrorResponse, "description": "malformed body, unsupported field, text that is not valid "
+          "Unicode (a lone surrogate), or over a limit"},
     401: {"model": ErrorResponse, "description": "missing or invalid API key (when keys are set)"},
     404: {"model": ErrorResponse, "description": "unknown model"},
-    413: {"model": ErrorResponse, "description": "request body over --max-body-bytes"},
+    413: {"model": ErrorResponse, "description": "request body over --max-body-bytes, or its text over "
+          "--max-request-chars"},
     429: {"model": ErrorResponse, "description": "too many requests in flight for this key or client"},
     503: {"model": ErrorResponse, "description": "the engine is loading, restarting or has failed"},
 }
@@ -82,12 +84,25 @@ class APIError(Exception):
 def error_body(status: int, message: str, code: str | None = None, param: str | None = None) -> dict[str, Any]:
     return {
         "error": {
-            "message": message,
+            "message": encodable(message),
             "type": _TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error"),
-            "param": param,
-            "code": code,
+            "param": None if param is None else encodable(param),
+            "code": None if code is None else encodable(code),
         }
     }
+
+
+def encodable(text: str) -> str:
+    """The text, with anything UTF-8 cannot encode (lone surrogates from a client's JSON,
+    echoed in a message: a model name, a field name) written as a `\\udXXX` escape, so
+    building the error can never fail on what the client sent."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def error_response(err: APIError) -> JSONResponse:

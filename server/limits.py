@@ -7,12 +7,14 @@ has a `codefill serve` flag, and each refusal says the limit and that flag:
 | limit | flag | refusal |
 |---|---|---|
 | request body size | --max-body-bytes | 413 |
+| characters of text (prompt, suffix, files, messages, ...) | --max-request-chars | 413, before any tokenizing |
 | prompt tokens | --max-prompt-tokens | 400 (FIM prompts are trimmed to it instead) |
 | max_tokens | --max-tokens-limit | 400 |
 | n, times the number of prompts | --max-n | 400 |
 | requests in flight per API key (or client address) | --max-concurrent-per-key | 429 + Retry-After |
 
-0 turns a limit off.
+0 turns a limit off. The connection limits (header and body read timeouts, keep-alive,
+open connections per client) are in server/connections.py.
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ from typing import Any
 from server.errors import APIError
 
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+# Tokenizing costs about 1 s per million characters on one core (the Qwen tokenizer), and a
+# million characters of code is ~250k tokens, far past any context window; FIM prompts are
+# trimmed to the window, so editors that send whole files stay well within it.
+DEFAULT_MAX_REQUEST_CHARS = 1_000_000
 DEFAULT_MAX_PROMPT_TOKENS = 0  # 0: only the model's context window bounds the prompt
 DEFAULT_MAX_TOKENS_LIMIT = 4096
 DEFAULT_MAX_N = 16
@@ -37,6 +43,7 @@ RETRY_AFTER_S = 1
 @dataclass(frozen=True)
 class Limits:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_request_chars: int = DEFAULT_MAX_REQUEST_CHARS
     max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS
     max_tokens: int = DEFAULT_MAX_TOKENS_LIMIT
     max_n: int = DEFAULT_MAX_N
@@ -71,6 +78,18 @@ class Limits:
                 "with a higher --max-n",
                 code="n_exceeded",
                 param="n" if prompts == 1 else "prompt",
+            )
+
+    def check_request_chars(self, chars: int, param: str | None = None) -> None:
+        """Checked on the parsed body, before any tokenizing or prompt fitting."""
+        if self.max_request_chars and chars > self.max_request_chars:
+            raise APIError(
+                413,
+                f"the request has {chars} characters of text (prompt, suffix, files and messages together), "
+                f"more than this server allows ({self.max_request_chars}); send less context, or start the "
+                "server with a higher --max-request-chars",
+                code="request_too_large",
+                param=param,
             )
 
     def check_prompt_tokens(self, prompt_tokens: int, param: str = "prompt") -> None:

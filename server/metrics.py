@@ -48,7 +48,7 @@ class Metrics:
         )
         self.aborted = Counter(
             "codefill_aborted_requests_total",
-            "Engine requests aborted (client disconnect, post-processing stop)",
+            "Engine requests aborted (client disconnect, post-processing stop, time budget)",
             ["reason"],
             registry=r,
         )
@@ -61,6 +61,18 @@ class Metrics:
         self.engine_in_flight = Gauge(
             "codefill_engine_requests_in_flight", "Requests the engine holds (queued or running)", registry=r
         )
+        self.open_connections = Gauge(
+            "codefill_open_connections", "Open HTTP connections (server/connections.py)", registry=r
+        )
+        self.connections_dropped = Counter(
+            "codefill_connections_dropped_total",
+            "Connections the server closed: request head or body not in within --header-timeout or "
+            "--body-timeout, or over --max-connections-per-client",
+            ["reason"],
+            registry=r,
+        )
+        for reason in ("header_timeout", "body_timeout", "too_many_connections"):
+            self.connections_dropped.labels(reason)  # listed at 0 from the start
 
     def track_engine(self, in_flight: Callable[[], int]) -> None:
         self.engine_in_flight.set_function(lambda: float(in_flight()))

@@ -9,6 +9,7 @@ from fastapi.responses import StreamingResponse
 
 from model.engines import SamplingOptions
 from model.fit import PromptTooLong, fit_tokens
+from model.templates.chat import encode_chat
 from server.errors import APIError
 from server.generation import (
     ChoiceEvent,
@@ -32,6 +33,7 @@ from server.protocol import (
 )
 from server.sse import DONE, sse, sse_error, stream_with_first
 from server.state import ServingState
+from server.validation import request_chars
 
 ENDPOINT = "chat_completions"
 
@@ -65,10 +67,10 @@ class ChatService:
             for m in req.messages
         ]
         try:
-            text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            # Message contents are text: "<|im_end|>" typed into a message cannot end its turn.
+            return encode_chat(tok, messages, add_generation_prompt=True)
         except Exception as exc:  # noqa: BLE001 - a template rejecting the conversation is the client's error
             raise APIError(400, f"the chat template rejected these messages: {exc}", param="messages") from exc
-        return tok(text, add_special_tokens=False).input_ids
 
     async def create(self, req: ChatCompletionRequest) -> ChatCompletionResponse | StreamingResponse:
         state = self.state
@@ -79,7 +81,8 @@ class ChatService:
         limits.check_max_tokens(req.max_tokens)
         limits.check_max_tokens(req.max_completion_tokens, "max_completion_tokens")
         limits.check_n(req.n)
-        ids = self._prompt_ids(req)
+        # Off the event loop: a long conversation takes seconds to render and tokenize.
+        ids = await state.prepare(self._prompt_ids, req, chars=request_chars(req))
         limits.check_prompt_tokens(len(ids), "messages")
         max_len = engine.info.max_model_len
         # Without a max_tokens the answer may fill the context, up to the server's limit.

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from model.engines import Engine, EngineError
 from server.errors import APIError
@@ -14,6 +17,17 @@ from server.limits import Limits
 from server.metrics import Metrics
 
 log = logging.getLogger("codefill.server")
+
+T = TypeVar("T")
+
+# Building a prompt (chat template, tokenizing, fitting a FIM prompt) runs in these threads,
+# never on the event loop: a multi-megabyte request tokenizes for seconds, and meanwhile
+# the loop answers /health and streams everybody else's tokens. Two bounded pools, so that
+# everyday requests never queue behind large ones: requests up to SMALL_PREP_CHARS
+# characters have their own lane.
+SMALL_PREP_CHARS = 100_000
+PREP_THREADS = max(2, min(4, os.cpu_count() or 2))
+LARGE_PREP_THREADS = max(1, min(2, (os.cpu_count() or 2) // 2))
 
 
 @dataclass
@@ -23,6 +37,7 @@ class ServerConfig:
     fim_template: str | None = None  # None: detect from the tokenizer
     fim_fallback: str = "none"  # "none" | "instruct"
     default_temperature: float = 0.0
+    fim_max_time_ms: int = 0  # the time budget of a FIM request that sets none (0: none)
     # repr=False: a logged or printed config must never show a key.
     api_keys: tuple[str, ...] = field(default=(), repr=False)
     extra_model_names: tuple[str, ...] = field(default_factory=tuple)
@@ -57,6 +72,14 @@ class ServingState:
         self.stop_token_ids: tuple[int, ...] = ()
         self._start_task: asyncio.Task | None = None
         self.metrics.track_engine(self._engine_in_flight)
+        self._prep_pool = ThreadPoolExecutor(PREP_THREADS, thread_name_prefix="codefill-prompt")
+        self._large_prep_pool = ThreadPoolExecutor(LARGE_PREP_THREADS, thread_name_prefix="codefill-prompt-large")
+
+    async def prepare(self, fn: Callable[..., T], *args: Any, chars: int = 0) -> T:
+        """Run prompt building `fn(*args)` in a prompt thread (a large request in the large
+        lane), so the event loop never waits on a tokenizer."""
+        pool = self._large_prep_pool if chars > SMALL_PREP_CHARS else self._prep_pool
+        return await asyncio.get_running_loop().run_in_executor(pool, functools.partial(fn, *args))
 
     def _engine_in_flight(self) -> int:
         try:
@@ -68,6 +91,7 @@ class ServingState:
         try:
             await self.engine.start()
             self._prepare_templates()
+            await self.prepare_encoders(self.engine)
             self.ready = True
             log.info("codefill ready: serving %s", self.config.served_model_name)
         except BaseException as exc:
@@ -83,6 +107,13 @@ class ServingState:
             await self.start()
         except Exception:  # noqa: BLE001 - reported through /health
             pass
+
+    async def prepare_encoders(self, engine: Engine) -> None:
+        """The tokenizer copies prompts are encoded with (model/templates/encoding.py), made in a
+        prompt thread before the engine serves, not by its first request."""
+        from model.templates.encoding import prepare_encoders
+
+        await self.prepare(prepare_encoders, engine.tokenizer, chars=0)
 
     def install_engine(self, engine: Engine) -> None:
         """Serve from a freshly started engine (after a restart) from the next request on."""
@@ -123,6 +154,8 @@ class ServingState:
     async def shutdown(self) -> None:
         if self._start_task is not None and not self._start_task.done():
             self._start_task.cancel()
+        for pool in (self._prep_pool, self._large_prep_pool):
+            pool.shutdown(wait=False, cancel_futures=True)
         await self.engine.shutdown()
 
     @property

@@ -7,11 +7,27 @@ an engine shares the one started here.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 
 from model.engines import vllm_available
+
+
+@pytest.fixture(scope="session")
+def sandbox():
+    """The bubblewrap sandbox of model-written code (checked once). Without bwrap installed the
+    tests that run programs skip, unless CODEFILL_REQUIRE_SANDBOX=1 (set by .ci/run): then they fail.
+    bwrap installed but unable to make the sandbox always fails."""
+    from model.sandbox import checked_sandbox, sandbox_unavailable_reason
+
+    why = sandbox_unavailable_reason()
+    if why is not None:
+        if shutil.which("bwrap") is None and os.environ.get("CODEFILL_REQUIRE_SANDBOX") != "1":
+            pytest.skip(why)
+        pytest.fail(why)
+    return checked_sandbox()
 
 
 @pytest.fixture(scope="session")

@@ -284,6 +284,9 @@ class HfEngine(Engine):
         if top_p < 1.0:
             sorted_probs, order = torch.sort(probs, descending=True)
             keep = torch.cumsum(sorted_probs, dim=-1) - sorted_probs < top_p
+            # The likeliest token always stays: a top_p below float32's smallest number (1e-300
+            # is a valid top_p) would keep none, and sampling from nothing fails.
+            keep[0] = True
             sorted_probs = torch.where(keep, sorted_probs, torch.zeros_like(sorted_probs))
             choice = torch.multinomial(sorted_probs.cpu(), 1, generator=req.generator)
             return int(order[int(choice)])

@@ -1,40 +1,34 @@
-"""Run a candidate program against HumanEval's tests in a separate Python process.
+"""Run a candidate program against HumanEval's tests in the sandbox of model-written code.
 
 The program is `prefix + completion + suffix + "\\n" + test + "\\ncheck(entry_point)\\n"`.
-It runs as `python -I program.py` (isolated mode: no PYTHON* variables, no user
-site-packages, no script directory on sys.path) in a fresh temporary directory
-(also its HOME and TMPDIR), in its own session so that a timeout kills every
-process it started, with stdin closed, stdout discarded and stderr kept in a
-file (its tail is returned). Resource limits are set in the child before it
-starts (`preexec_fn`): address space, CPU seconds, size of files written, no
-core dumps.
+It runs in `model.sandbox` (bubblewrap: its own user, mount, pid, network, ipc and uts
+namespaces, uid 65534, a read-only system, a private tmpfs as its only writable folder, no
+network, a seccomp filter, and limits on CPU time, memory, file size and processes), with stdin
+closed, stdout discarded and stderr's tail returned. When bubblewrap is missing or cannot make
+its namespaces, `model.sandbox.SandboxUnavailable` says how to install it; a caller that passes
+`sandbox=UnsafeNoSandbox()` (the CLIs' `--unsafe-no-sandbox`) runs it without isolation.
 
-This is a guard against accidents (an infinite loop, a huge allocation, a
-stray file), not a sandbox against hostile code: run untrusted models' output
-in a container.
+A pass is a pass: exit status 0 AND the program got to its end (the run's random token came
+back after its last statement), so `sys.exit(0)` or `os._exit(0)` before the checks fails.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
-import os
 import signal
-import subprocess
-import sys
-import tempfile
-import time
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from model.process_groups import wait_or_kill
+from model.sandbox.base import STDERR_TAIL_CHARS, Limits
+
+if TYPE_CHECKING:
+    from model.sandbox import Sandbox
 
 Status = Literal["passed", "failed", "timeout"]
 
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_MEMORY_LIMIT_MB = 2048
 DEFAULT_FILE_LIMIT_MB = 16
-STDERR_TAIL_CHARS = 2000
 
 
 @dataclass(frozen=True)
@@ -62,36 +56,6 @@ def build_program(prefix: str, completion: str, suffix: str, test: str, entry_po
     return prefix + completion + suffix + "\n" + test + f"\ncheck({entry_point})\n"
 
 
-def _limits(timeout_s: float, memory_limit_mb: int | None, file_limit_mb: int | None):
-    import resource
-
-    cpu = max(1, math.ceil(timeout_s)) + 1
-
-    def apply() -> None:  # runs in the child between fork and exec
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        if memory_limit_mb:
-            size = memory_limit_mb * 1024 * 1024
-            resource.setrlimit(resource.RLIMIT_AS, (size, size))
-        if file_limit_mb:
-            size = file_limit_mb * 1024 * 1024
-            resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
-
-    return apply
-
-
-def _tail(path: str, chars: int) -> str:
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - chars * 4))
-            data = f.read()
-    except OSError:
-        return ""
-    return data.decode("utf-8", errors="replace")[-chars:]
-
-
 def run_program(
     program: str,
     *,
@@ -100,51 +64,29 @@ def run_program(
     file_limit_mb: int | None = DEFAULT_FILE_LIMIT_MB,
     python: str | None = None,
     stderr_tail_chars: int = STDERR_TAIL_CHARS,
+    sandbox: Sandbox | None = None,
 ) -> ExecutionResult:
-    """Run `program`; "passed" iff it exits 0 within `timeout_s` wall-clock seconds.
+    """Run `program`; "passed" iff it exits 0 within `timeout_s` wall-clock seconds AND reaches its end.
 
-    A non-zero exit (an assertion, a syntax error, a crash, a signal) is
-    "failed"; running past the wall-clock limit, or being killed by the CPU-time
-    limit (SIGXCPU/SIGKILL after `RLIMIT_CPU`), is "timeout".
+    A non-zero exit (an assertion, a syntax error, a crash, a signal), or an exit before the end
+    (`exit(0)` before the checks) is "failed"; running past the wall-clock limit, or being killed by
+    the CPU-time limit (SIGXCPU/SIGKILL after `RLIMIT_CPU`), is "timeout". `sandbox` defaults to
+    `model.sandbox.get_sandbox(python=python)` (bubblewrap, or `SandboxUnavailable`).
     """
-    python = python or sys.executable
-    start = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="codefill-exec-") as tmp:
-        script = os.path.join(tmp, "program.py")
-        with open(script, "w", encoding="utf-8") as f:
-            f.write(program)
-        stderr_path = os.path.join(tmp, ".stderr")
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": tmp,
-            "TMPDIR": tmp,
-            "LANG": "C.UTF-8",
-            "OMP_NUM_THREADS": "1",
-        }
-        with open(stderr_path, "wb") as err:
-            proc = subprocess.Popen(
-                [python, "-I", script],
-                cwd=tmp,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=err,
-                start_new_session=True,
-                preexec_fn=_limits(timeout_s, memory_limit_mb, file_limit_mb),
-                close_fds=True,
-            )
-            returncode, timed_out = wait_or_kill(proc, timeout_s)
-        duration = time.monotonic() - start
-        tail = _tail(stderr_path, stderr_tail_chars)
-    if timed_out or returncode == -signal.SIGXCPU:
+    if sandbox is None:
+        from model.sandbox import get_sandbox
+
+        sandbox = get_sandbox(python=python)
+    limits = Limits(timeout_s=timeout_s, memory_mb=memory_limit_mb, file_mb=file_limit_mb)
+    outcome = sandbox.run(program, limits, stderr_tail_chars=stderr_tail_chars)
+    if outcome.timed_out or outcome.cpu_limited or outcome.returncode == -signal.SIGXCPU:
         status: Status = "timeout"
-        if timed_out:
-            tail = (tail + f"\n[codefill] killed after {timeout_s:g} s").lstrip("\n")
-    elif returncode == 0:
+    elif outcome.passed:
         status = "passed"
     else:
         status = "failed"
-    return ExecutionResult(status=status, returncode=returncode, stderr_tail=tail, duration_s=duration)
+    return ExecutionResult(status=status, returncode=outcome.returncode, stderr_tail=outcome.stderr_tail,
+                           duration_s=outcome.duration_s)
 
 
 async def run_program_async(program: str, **kwargs) -> ExecutionResult:

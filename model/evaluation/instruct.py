@@ -28,6 +28,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from model.evaluation.code_extraction import defines, drop_main_guard, extract_code
 from model.evaluation.execution import (
@@ -40,6 +41,9 @@ from model.evaluation.humaneval import Problem
 from model.evaluation.instruct_prompts import humaneval_prompt, mbpp_prompt
 from model.evaluation.mbpp import MbppProblem
 from model.evaluation.passk import mean_pass_at_k, pass_at_k
+
+if TYPE_CHECKING:
+    from model.sandbox import Sandbox
 
 BENCHMARKS = ("humaneval", "mbpp")
 STDERR_TAIL_IN_REPORT = 500
@@ -198,14 +202,20 @@ async def evaluate_instruct(
     exec_workers: int = 2,
     memory_limit_mb: int | None = DEFAULT_MEMORY_LIMIT_MB,
     progress: ProgressCallback | None = None,
+    sandbox: Sandbox | None = None,
 ) -> list[TaskRecord]:
     """Ask `samples` replies for every task, test each, return records in task order.
 
     `concurrency` workers take (task, sample) pairs in task-major order; a worker
     sends its request, then runs the program (at most `exec_workers` programs at a
-    time, in threads). `progress` is called after every sample."""
+    time, in threads). `progress` is called after every sample. The programs run in
+    `sandbox` (default: `model.sandbox.get_sandbox()`, checked before any request)."""
     if samples < 1:
         raise ValueError("samples must be at least 1")
+    if sandbox is None:
+        from model.sandbox import get_sandbox
+
+        sandbox = get_sandbox()
     jobs: asyncio.Queue[tuple[int, int]] = asyncio.Queue()
     for t in range(len(tasks)):
         for s in range(samples):
@@ -223,7 +233,7 @@ async def evaluate_instruct(
         solution = task.solution(reply.text)
         async with exec_sem:
             execution = await run_program_async(task.program(solution), timeout_s=exec_timeout_s,
-                                                memory_limit_mb=memory_limit_mb)
+                                                memory_limit_mb=memory_limit_mb, sandbox=sandbox)
         return Sample(index, reply, solution, execution)
 
     async def worker() -> None:

@@ -12,8 +12,9 @@ through any OpenAI-compatible server (the model being tuned, served by
 - `generate`: the async client (completions or chat), concurrency, retries,
   and the resumable store of answers keyed by the exact request.
 - `evolve`: Evol-Instruct's depth and breadth methods and the elimination rules.
-- `sandbox`: a limited child process with no network (a network namespace),
-  its own folder, and an audit hook against writes/reads outside it.
+- `sandbox`: the responses' tests in `model.sandbox` (bubblewrap: own namespaces,
+  uid 65534, no network, read-only system, private tmpfs, seccomp, limits), and the
+  statuses the report counts.
 - `validate`: responses run with their own tests; the first passing one per
   instruction is kept; pass rates.
 - `dataset`: the JSONL of chat messages (with `meta`), decontaminated again.

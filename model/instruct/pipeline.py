@@ -35,7 +35,8 @@ from model.instruct.generate import Api, GenRequest, ModelClient, ResponseStore,
 from model.instruct.prompts import (FewShotPrompt, instruction_prompt, parse_instruction, response_prompt,
                                     tests_prompt, wants_tests, with_tests)
 from model.instruct.report import InstructReport, work_dir
-from model.instruct.sandbox import Isolation, SandboxLimits, detect_isolation
+from model.instruct.sandbox import SandboxLimits
+from model.sandbox import Sandbox, get_sandbox
 from model.instruct.seeds import extract_seeds, limit_seeds
 from model.instruct.validate import Candidate, ExecutionStore, validate
 
@@ -61,7 +62,7 @@ class InstructConfig:
     exec_timeout: float = 10.0
     memory_mb: int = 1024
     exec_workers: int | None = None
-    allow_network_fallback: bool = False
+    unsafe_no_sandbox: bool = False  # run the tests without the bubblewrap sandbox (--unsafe-no-sandbox)
     decontaminate: bool = True
     mbpp_path: str | None = None
     system: str | None = None  # a system message for every example (none by default)
@@ -102,7 +103,7 @@ def run_instruct(
     config: InstructConfig,
     *,
     decontaminator: Any | None | Callable[[], Any] = _default_decontaminator,
-    isolation: Isolation | None = None,
+    sandbox: Sandbox | None = None,
     transport=None,
     command: str = "",
 ) -> InstructReport:
@@ -120,11 +121,11 @@ def run_instruct(
         report.durations_s[name] = round(now - timer, 3)
         timer = now
 
-    # The sandbox first: without network isolation nothing is asked of the model (unless allowed).
-    if isolation is None:
-        isolation = detect_isolation(allow_fallback=config.allow_network_fallback)
+    # The sandbox first: without it nothing is asked of the model (unless --unsafe-no-sandbox).
+    if sandbox is None:
+        sandbox = get_sandbox(unsafe_no_sandbox=config.unsafe_no_sandbox)
     limits = SandboxLimits(timeout_s=config.exec_timeout, memory_mb=config.memory_mb)
-    report.sandbox = {**isolation.to_dict(), "limits": limits.to_dict()}
+    report.sandbox = {**sandbox.describe(), "limits": limits.to_dict()}
 
     if callable(decontaminator) and not hasattr(decontaminator, "filter"):
         decontaminator = decontaminator(config)
@@ -212,7 +213,7 @@ def run_instruct(
     # 4. self-validation in the sandbox
     candidates = [Candidate(inst.id, j, texts[n * config.responses + j], inst.text)
                   for n, inst in enumerate(instructions) for j in range(config.responses)]
-    outcomes, kept, vstats = validate(candidates, limits=limits, isolation=isolation,
+    outcomes, kept, vstats = validate(candidates, limits=limits, sandbox=sandbox,
                                       store=ExecutionStore(work / "executions.jsonl"),
                                       workers=config.exec_workers, progress=config.progress,
                                       prune_tests=config.prune_tests)
@@ -251,7 +252,8 @@ def run_instruct(
     return report
 
 
-def _few_shot_answers(config: InstructConfig, instructions: list[Instruction], ask, report: InstructReport) -> list[str]:
+def _few_shot_answers(config: InstructConfig, instructions: list[Instruction], ask,
+                      report: InstructReport) -> list[str]:
     requests = [GenRequest("response", f"{inst.id}.r{j}",
                            response_prompt(inst.text, key=f"{config.seed}:{inst.id}"),
                            config.max_tokens, config.temperature, seed=config.seed + j)

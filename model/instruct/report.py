@@ -61,10 +61,11 @@ class InstructReport:
         lines += [f"| {k} | {v} |" for k, v in s.items()]
         sb = self.sandbox
         lines += ["", "## Sandbox", "",
-                  f"- network: **{sb.get('network')}** ({sb.get('description')})",
+                  f"- sandbox: **{sb.get('sandbox')}** ({sb.get('description')})",
                   f"- limits: {sb.get('limits')}"]
-        if sb.get("tried"):
-            lines.append(f"- namespace attempts: {'; '.join(sb['tried'])}")
+        for key in ("network", "uid", "filesystem", "seccomp"):
+            if sb.get(key):
+                lines.append(f"- {key}: {sb[key]}")
 
         steps = self.seeds.get("steps", {})
         lines += ["", "## Seeds", "", "| step | count |", "|---|---:|"]

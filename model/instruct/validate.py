@@ -15,8 +15,8 @@ A response counts as:
 - `off_task`: the instruction names a function or class (its first
   backticked name) and the implementation defines nothing by that name, or
   defines it with an empty body (`pass`, `...`, a docstring);
-- the sandbox's status otherwise: `passed`, `failed`, `timeout`, `memory`,
-  `blocked` (it tried the network, a write outside its folder, a process, ...);
+- the sandbox's status otherwise: `passed`, `failed`, `timeout`, `memory`
+  (see `model.instruct.sandbox`; `blocked` is kept as a column and no longer given);
 - `pruned` (only with `prune_tests`): it failed, and passes with the checks it
   failed left out (`model.instruct.pruning`).
 
@@ -43,7 +43,8 @@ from pathlib import Path
 from model.instruct import pruning
 from model.instruct.distinct import task_name
 from model.instruct.prompts import ParsedResponse, example_code, parse_response, with_tests_replaced
-from model.instruct.sandbox import STATUSES, Isolation, SandboxLimits, SandboxResult, run_sandboxed
+from model.instruct.sandbox import STATUSES, SandboxLimits, SandboxResult, run_sandboxed
+from model.sandbox import Sandbox
 
 OUTCOMES: tuple[str, ...] = ("no_code", "no_tests", "no_assertions", "copies_instruction", "copies_example",
                              "off_task", *STATUSES, "pruned")
@@ -163,8 +164,9 @@ def copies_instruction(code: str, instruction: str, *, skip: Sequence[str] = ())
     return copied >= 3 and len(lines) - copied < max(2, len(lines) / 4)
 
 
-def execution_key(program: str, limits: SandboxLimits, isolation: Isolation) -> str:
-    settings = json.dumps({"limits": limits.to_dict(), "network": isolation.network}, sort_keys=True)
+def execution_key(program: str, limits: SandboxLimits, sandbox: Sandbox) -> str:
+    # The sandbox's name is part of the key: results from another sandbox (or none) are not reused.
+    settings = json.dumps({"limits": limits.to_dict(), "sandbox": sandbox.name}, sort_keys=True)
     return hashlib.sha256((settings + "\0" + program).encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -172,7 +174,7 @@ def validate(
     candidates: Sequence[Candidate],
     *,
     limits: SandboxLimits,
-    isolation: Isolation,
+    sandbox: Sandbox,
     store: ExecutionStore | None = None,
     workers: int | None = None,
     progress: bool = False,
@@ -182,7 +184,7 @@ def validate(
     With `prune_tests`, failed answers get a second chance (see `model.instruct.pruning`)."""
     outcomes: list[Outcome] = []
     stats = ValidationStats(responses=len(candidates))
-    runner = _Runner(limits, isolation, store, workers, progress, stats)
+    runner = _Runner(limits, sandbox, store, workers, progress, stats)
     programs: list[str | None] = []
     for c in candidates:
         parsed, why = parse_response(c.text)
@@ -245,9 +247,9 @@ def _prune(outcomes: list[Outcome], runner: _Runner, stats: ValidationStats) -> 
 class _Runner:
     """Runs programs in the sandbox, each distinct one once, from the store where it has them."""
 
-    def __init__(self, limits: SandboxLimits, isolation: Isolation, store: ExecutionStore | None,
+    def __init__(self, limits: SandboxLimits, sandbox: Sandbox, store: ExecutionStore | None,
                  workers: int | None, progress: bool, stats: ValidationStats):
-        self.limits, self.isolation, self.store, self.progress, self.stats = limits, isolation, store, progress, stats
+        self.limits, self.sandbox, self.store, self.progress, self.stats = limits, sandbox, store, progress, stats
         self.workers = max(1, workers or os.cpu_count() or 1)
 
     def run(self, programs: Sequence[str], desc: str) -> dict[str, SandboxResult]:
@@ -256,7 +258,7 @@ class _Runner:
         for program in programs:
             if program in results or program in todo.values():
                 continue
-            key = execution_key(program, self.limits, self.isolation)
+            key = execution_key(program, self.limits, self.sandbox)
             cached = self.store.get(key) if self.store is not None else None
             if cached is not None:
                 results[program] = cached
@@ -272,7 +274,7 @@ class _Runner:
             bar = tqdm(total=len(todo), desc=desc, unit="program", file=sys.stderr, leave=False)
         try:
             with ThreadPoolExecutor(max_workers=min(self.workers, len(todo))) as pool:
-                futures = {pool.submit(run_sandboxed, program, limits=self.limits, isolation=self.isolation): key
+                futures = {pool.submit(run_sandboxed, program, limits=self.limits, sandbox=self.sandbox): key
                            for key, program in todo.items()}
                 for future in as_completed(futures):
                     key = futures[future]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from model.templates.encoding import encode_text
 from model.templates.fim_families import (
     CODEGEMMA,
     CODELLAMA,
@@ -31,6 +32,7 @@ __all__ = [
     "Segment",
     "detect_fim_template",
     "encode_prompt",
+    "encode_text",
     "get_fim_template",
     "stop_token_ids",
 ]
@@ -101,12 +103,6 @@ def encode_prompt(tokenizer: Any, prompt: FimPrompt, add_bos: bool = False) -> l
         else:
             ids.extend(encode_text(tokenizer, seg.text))
     return ids
-
-
-def encode_text(tokenizer: Any, text: str) -> list[int]:
-    # split_special_tokens: text that spells a control token ("<|fim_middle|>")
-    # is encoded as ordinary characters, so a file cannot inject one.
-    return list(tokenizer.encode(text, add_special_tokens=False, split_special_tokens=True))
 
 
 def stop_token_ids(tokenizer: Any, template: FimTemplate) -> list[int]:

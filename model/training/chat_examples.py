@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from model.templates.chat import encode_chat
 from model.training.fim_examples import IGNORE_INDEX, Example
 
 CHAT = "chat"  # Example.kind of a chat example
@@ -98,10 +99,9 @@ def dialogue_id(messages: Sequence[dict[str, str]]) -> str:
 
 
 def _render(tokenizer: Any, messages: Sequence[dict[str, str]], generation_prompt: bool) -> list[int]:
-    ids = tokenizer.apply_chat_template(list(messages), tokenize=True, add_generation_prompt=generation_prompt)
-    if isinstance(ids, dict) or hasattr(ids, "input_ids"):  # BatchEncoding in newer transformers
-        ids = ids["input_ids"]
-    return [int(t) for t in ids]
+    # As /v1/chat/completions encodes a conversation: contents are text, so a dialogue about
+    # chat templates (code that spells "<|im_end|>") teaches no control tokens.
+    return [int(t) for t in encode_chat(tokenizer, list(messages), add_generation_prompt=generation_prompt)]
 
 
 def chat_example(tokenizer: Any, messages: Sequence[dict[str, str]], seq_len: int, *,

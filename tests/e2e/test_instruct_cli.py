@@ -16,20 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from model.instruct.sandbox import NetworkIsolationUnavailable, detect_isolation
 from tests.fakes import FakeServer
 from tests.instruct_fakes import MODEL, instruct_app, make_seed_repo, requests_of
 from tests.unit.test_instruct_seeds import _benchmark_file_functions
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def _fallback_flag() -> list[str]:
-    try:
-        detect_isolation()
-        return []
-    except NetworkIsolationUnavailable:
-        return ["--allow-network-sandbox-fallback"]
 
 
 def cli(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -42,12 +33,12 @@ def repo(tmp_path_factory) -> Path:
     return make_seed_repo(tmp_path_factory.mktemp("instruct-e2e") / "my-repo")
 
 
-def test_the_whole_pipeline(repo, tmp_path):
+def test_the_whole_pipeline(repo, tmp_path, sandbox):
     out = tmp_path / "data" / "my-repo-instruct.jsonl"
     log: list[dict] = []
     with FakeServer(instruct_app(log)) as server:
         args = [str(repo), "--url", server.url, "--out", str(out), "--evolve", "2", "--responses", "2",
-                "--exec-timeout", "5", "--concurrency", "4", *_fallback_flag()]
+                "--exec-timeout", "5", "--concurrency", "4"]
         done = cli(*args)
         assert done.returncode == 0, done.stderr
         first_log = list(log)
@@ -104,7 +95,7 @@ def test_the_whole_pipeline(repo, tmp_path):
                                  "contaminated_by_benchmark": {"humaneval": 0, "mbpp": 0},
                                  "by_round": {"0": 9, "1": 5, "2": 5}}
     assert report["requests"] == {"sent": 0, "cached": 90}  # the rerun's report
-    assert report["sandbox"]["network"] in ("namespace", "audit-hook-only")
+    assert report["sandbox"]["sandbox"] == "bubblewrap" and report["sandbox"]["isolated"] is True
     md = (tmp_path / "data" / "my-repo-instruct.report.md").read_text()
     assert "| near_duplicates | 1 |" in md and "response pass rate: 79.5%" in md
     assert "examples -> " in done.stdout and "report:" in done.stdout
@@ -113,13 +104,13 @@ def test_the_whole_pipeline(repo, tmp_path):
                                                 "responses.jsonl", "executions.jsonl", "outcomes.jsonl"}
 
 
-def test_chat_api(repo, tmp_path):
+def test_chat_api(repo, tmp_path, sandbox):
     out = tmp_path / "chat.jsonl"
     log: list[dict] = []
     with FakeServer(instruct_app(log)) as server:
         done = cli(str(repo), "--url", server.url, "--out", str(out), "--api", "chat", "--limit", "4",
                    "--responses", "1", "--evolve", "1", "--no-progress", "--system", "You write Python.",
-                   *_fallback_flag())
+                   )
     assert done.returncode == 0, done.stderr
     assert log and all("messages" in b and "prompt" not in b for b in log)
     rows = [json.loads(line) for line in out.read_text().splitlines()]
@@ -128,14 +119,14 @@ def test_chat_api(repo, tmp_path):
     assert report["seeds"]["selected"] == 4 and report["settings"]["api"] == "chat"
 
 
-def test_answers_in_the_models_own_voice(repo, tmp_path):
+def test_answers_in_the_models_own_voice(repo, tmp_path, sandbox):
     """--answers own: each instruction goes alone as a chat message; the tests come from a separate request,
     whatever they define themselves does not count, and only the reply goes into the dataset."""
     out = tmp_path / "own.jsonl"
     log: list[dict] = []
     with FakeServer(instruct_app(log)) as server:
         done = cli(str(repo), "--url", server.url, "--out", str(out), "--answers", "own", "--responses", "2",
-                   "--exec-timeout", "5", "--concurrency", "4", "--no-progress", *_fallback_flag())
+                   "--exec-timeout", "5", "--concurrency", "4", "--no-progress")
     assert done.returncode == 0, done.stderr
     # 11 instructions: 2 answers each, and one tests request each
     assert requests_of(log) == {"instruction": 12, "response": 22, "evolution": 0, "tests": 11}
@@ -160,22 +151,23 @@ def test_answers_in_the_models_own_voice(repo, tmp_path):
     assert [r["meta"]["response_index"] for r in mixed] == [1]
 
 
-def test_without_a_network_namespace_it_refuses_unless_allowed(repo, tmp_path):
-    """No `unshare` on PATH: refused before any request, unless the fallback is allowed (then a loud warning)."""
+def test_without_bubblewrap_it_refuses_unless_told_to_run_unsandboxed(repo, tmp_path):
+    """No `bwrap` on PATH: refused before any request, with how to install it; `--unsafe-no-sandbox`
+    runs the tests anyway (with a loud warning)."""
     env = {**os.environ, "PATH": str(tmp_path / "empty-bin")}
     log: list[dict] = []
     with FakeServer(instruct_app(log)) as server:
         refused = cli(str(repo), "--url", server.url, "--out", str(tmp_path / "x.jsonl"), env=env)
         assert refused.returncode == 1
-        assert "no network namespace" in refused.stderr and "--allow-network-sandbox-fallback" in refused.stderr
+        assert "apt-get install bubblewrap" in refused.stderr and "--unsafe-no-sandbox" in refused.stderr
         assert log == [] and not (tmp_path / "x.jsonl").exists()
 
         allowed = cli(str(repo), "--url", server.url, "--out", str(tmp_path / "x.jsonl"), "--limit", "2",
-                      "--responses", "1", "--no-progress", "--allow-network-sandbox-fallback", env=env)
+                      "--responses", "1", "--no-progress", "--unsafe-no-sandbox", env=env)
     assert allowed.returncode == 0, allowed.stderr
-    assert "WITHOUT a network namespace" in allowed.stderr
+    assert "WITHOUT a sandbox" in allowed.stderr
     report = json.loads((tmp_path / "x.report.json").read_text())
-    assert report["sandbox"]["network"] == "audit-hook-only"
+    assert report["sandbox"]["sandbox"] == "none" and report["sandbox"]["isolated"] is False
 
 
 def test_bad_arguments_are_refused(tmp_path):

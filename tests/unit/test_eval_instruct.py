@@ -136,21 +136,21 @@ def test_prompts(he_problems, mbpp_problems):
     assert "```python code block" in text
 
 
-def test_humaneval_task_puts_the_signature_before_a_bare_body(he_problems):
+def test_humaneval_task_puts_the_signature_before_a_bare_body(he_problems, sandbox):
     p = he_problems[0]
     task = humaneval_task(p)
     body_only = task.solution(chat_reply(p.canonical_solution))
     assert body_only == p.prompt + p.canonical_solution.rstrip() + "\n"
     whole = task.solution(chat_reply(p.prompt + p.canonical_solution))
     assert whole.startswith(p.prompt) and whole.count(f"def {p.entry_point}(") == 1
-    assert run_program(task.program(body_only)).passed
-    assert not run_program(task.program(task.solution(NOT_CODE))).passed
+    assert run_program(task.program(body_only), sandbox=sandbox).passed
+    assert not run_program(task.program(task.solution(NOT_CODE)), sandbox=sandbox).passed
 
 
 # --- MBPP data -----------------------------------------------------------------
 
 
-def test_mbpp_test_split(mbpp_problems):
+def test_mbpp_test_split(mbpp_problems, sandbox):
     assert len(mbpp_problems) == 500
     assert [p.task_id for p in mbpp_problems] == list(range(11, 511))
     assert all(len(p.test_list) == 3 for p in mbpp_problems)
@@ -163,7 +163,7 @@ def test_mbpp_test_split(mbpp_problems):
     tree = next(p for p in mbpp_problems if p.task_id == 367)
     program = mbpp_task(tree).program(tree.code)
     assert program.index("class Node") < program.index("root = Node(1)") < program.index("assert ")
-    assert run_program(program).passed
+    assert run_program(program, sandbox=sandbox).passed
 
 
 def test_mbpp_other_splits_and_missing_file(tmp_path, monkeypatch, mbpp_problems):

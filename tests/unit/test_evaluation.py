@@ -103,50 +103,50 @@ def test_scoring_helpers():
 # --- execution -------------------------------------------------------------------
 
 
-def test_correct_program_passes(cases):
+def test_correct_program_passes(cases, sandbox):
     c = cases[0]
     assert c.program(c.middle) == build_program(c.prefix, c.middle, c.suffix, c.test, c.entry_point)
-    r = run_program(c.program(c.middle))
+    r = run_program(c.program(c.middle), sandbox=sandbox)
     assert r.status == "passed" and r.passed and r.returncode == 0
 
 
-def test_wrong_program_fails(cases):
+def test_wrong_program_fails(cases, sandbox):
     c = [x for x in cases if x.case_id == "HumanEval/2/L0"][0]
-    r = run_program(c.program("    return number"))
+    r = run_program(c.program("    return number"), sandbox=sandbox)
     assert r.status == "failed" and not r.passed
     assert "AssertionError" in r.stderr_tail
 
 
-def test_infinite_loop_times_out():
+def test_infinite_loop_times_out(sandbox):
     start = time.monotonic()
-    r = run_program("while True:\n    pass\n", timeout_s=1)
+    r = run_program("while True:\n    pass\n", timeout_s=1, sandbox=sandbox)
     assert r.status == "timeout" and r.returncode is None
     assert time.monotonic() - start < 5
 
 
-def test_crash_is_a_failure():
-    assert run_program("import os\nos.abort()\n").status == "failed"
-    r = run_program("raise SystemExit(3)\n")
+def test_crash_is_a_failure(sandbox):
+    assert run_program("import os\nos.abort()\n", sandbox=sandbox).status == "failed"
+    r = run_program("raise SystemExit(3)\n", sandbox=sandbox)
     assert r.status == "failed" and r.returncode == 3
-    r = run_program("def f(:\n")
+    r = run_program("def f(:\n", sandbox=sandbox)
     assert r.status == "failed" and "SyntaxError" in r.stderr_tail
 
 
-def test_memory_limit_is_a_failure_not_a_hang():
-    r = run_program("x = bytearray(4 * 1024 ** 3)\n", memory_limit_mb=512)
+def test_memory_limit_is_a_failure_not_a_hang(sandbox):
+    r = run_program("x = bytearray(4 * 1024 ** 3)\n", memory_limit_mb=512, sandbox=sandbox)
     assert r.status == "failed" and "MemoryError" in r.stderr_tail
 
 
-def test_program_runs_isolated_in_a_fresh_directory(tmp_path, monkeypatch):
+def test_program_runs_isolated_in_a_fresh_directory(tmp_path, monkeypatch, sandbox):
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
     (tmp_path / "sitecustomize.py").write_text("raise SystemExit(9)\n")
     program = (
         "import os, sys\n"
         "assert sys.flags.isolated == 1\n"
-        "assert sorted(os.listdir('.')) == ['.stderr', 'program.py']\n"
+        "assert sorted(os.listdir('.')) == ['program.py']\n"
         "assert os.environ['HOME'] == os.getcwd()\n"
     )
-    assert run_program(program).status == "passed"
+    assert run_program(program, sandbox=sandbox).status == "passed"
 
 
 # --- fake OpenAI servers (tests/fakes.py) ------------------------------------

@@ -15,7 +15,6 @@ from model.instruct.prompts import (
     parse_response,
     response_prompt,
 )
-from model.instruct.sandbox import Isolation
 from tests.fakes import FakeServer
 from tests.instruct_fakes import MODEL, instruct_app, make_seed_repo, requests_of, response_text
 
@@ -145,12 +144,11 @@ def test_a_run_stopped_midway_continues_where_it_stopped(tmp_path, api):
     assert third == []
 
 
-def test_the_pipeline_reruns_with_a_larger_limit_ask_only_for_the_new_seeds(tmp_path):
+def test_the_pipeline_reruns_with_a_larger_limit_ask_only_for_the_new_seeds(tmp_path, sandbox):
     from model.instruct.pipeline import InstructConfig, run_instruct
 
     repo = make_seed_repo(tmp_path / "repo")
     out = tmp_path / "data" / "x.jsonl"
-    isolation = Isolation((), "audit-hook-only", "test")
     logs: list[list[dict]] = []
     reports = []
     for limit in (3, 6, 6):
@@ -158,7 +156,7 @@ def test_the_pipeline_reruns_with_a_larger_limit_ask_only_for_the_new_seeds(tmp_
         with FakeServer(instruct_app(log)) as server:
             config = InstructConfig(repo=str(repo), url=server.url, out=str(out), limit=limit, responses=2,
                                     concurrency=3, progress=False)
-            reports.append(run_instruct(config, decontaminator=None, isolation=isolation))
+            reports.append(run_instruct(config, decontaminator=None, sandbox=sandbox))
         logs.append(log)
     tests = [r.responses.get("tests_asked", 0) for r in reports]
     assert [requests_of(log) for log in logs] == [

@@ -11,7 +11,7 @@ from model.instruct.evolve import Instruction
 from model.instruct.imports import missing_imports
 from model.instruct.prompts import parse_response
 from model.instruct.pruning import split_statements
-from model.instruct.sandbox import Isolation, SandboxLimits, detect_isolation
+from model.instruct.sandbox import SandboxLimits
 from model.instruct.validate import Candidate, validate
 from tests.fakes import FakeServer
 from tests.instruct_fakes import instruct_app, requests_of
@@ -25,11 +25,6 @@ def answer(code: str, tests: str) -> str:
 
 
 KTH = "def kth_smallest(nums: List[int], k: int) -> int:\n    return sorted(nums)[k - 1]\n"
-
-
-@pytest.fixture(scope="module")
-def isolation():
-    return detect_isolation(allow_fallback=True)
 
 
 # --------------------------------------------------------------------------- forgotten imports
@@ -60,9 +55,9 @@ def test_forgotten_imports_go_into_the_kept_answer_too():
     assert parsed.text.count("from typing import List") == 1
 
 
-def test_an_answer_missing_only_an_import_passes(isolation):
+def test_an_answer_missing_only_an_import_passes(sandbox):
     outcomes, kept, stats = validate([Candidate("k", 0, answer(KTH, "assert kth_smallest([3, 1, 2], 2) == 2"))],
-                                     limits=LIMITS, isolation=isolation)
+                                     limits=LIMITS, sandbox=sandbox)
     assert outcomes[0].outcome == "passed" and "k" in kept and stats.imports_added == 1
 
 
@@ -72,7 +67,7 @@ ECHO_INSTRUCTION = ("Write tests for this function:\n```python\ndef area(w, h):\
                     "        raise ValueError('negative')\n    return w * h\n```")
 
 
-def test_an_answer_that_repeats_the_instructions_code_is_not_run(isolation):
+def test_an_answer_that_repeats_the_instructions_code_is_not_run(sandbox):
     echo = answer("def area(w, h):\n    if w < 0 or h < 0:\n        raise ValueError('negative')\n    return w * h",
                   "assert area(2, 3) == 6")
     own = answer("def area(w, h):\n    if min(w, h) < 0:\n        raise ValueError('negative side')\n"
@@ -82,7 +77,7 @@ def test_an_answer_that_repeats_the_instructions_code_is_not_run(isolation):
     outcomes, kept, stats = validate([Candidate("echo", 0, echo, ECHO_INSTRUCTION),
                                       Candidate("echo", 1, own, ECHO_INSTRUCTION),
                                       Candidate("sig", 0, filled, signature_only)],
-                                     limits=LIMITS, isolation=isolation)
+                                     limits=LIMITS, sandbox=sandbox)
     assert [o.outcome for o in outcomes] == ["copies_instruction", "passed", "passed"]
     assert kept["echo"].index == 1 and stats.run == 2
 
@@ -114,13 +109,13 @@ def test_checks_are_the_statements_that_assert():
         (False, "data = [1]"), (True, "assert data"), (False, "@staticmethod"), (True, "for x in data:")]
 
 
-def test_pruning_keeps_right_code_and_drops_only_the_wrong_assert(isolation):
-    strict, _, _ = validate([Candidate("k", 0, RIGHT_CODE_WRONG_ASSERT)], limits=LIMITS, isolation=isolation)
+def test_pruning_keeps_right_code_and_drops_only_the_wrong_assert(sandbox):
+    strict, _, _ = validate([Candidate("k", 0, RIGHT_CODE_WRONG_ASSERT)], limits=LIMITS, sandbox=sandbox)
     assert strict[0].outcome == "failed"
 
     outcomes, kept, stats = validate([Candidate("k", 0, RIGHT_CODE_WRONG_ASSERT),
                                       Candidate("w", 0, WRONG_CODE)],
-                                     limits=LIMITS, isolation=isolation, prune_tests=True)
+                                     limits=LIMITS, sandbox=sandbox, prune_tests=True)
     assert [o.outcome for o in outcomes] == ["pruned", "failed"]  # the wrong code passes 1 of its 3 checks
     response = kept["k"].response
     assert response.tests == ("data = [5, 1, 4]\nassert kth_smallest(data, 1) == 1\n"
@@ -131,10 +126,10 @@ def test_pruning_keeps_right_code_and_drops_only_the_wrong_assert(isolation):
     assert stats.checks_dropped == 1 and stats.outcomes["passed"] == 0 and stats.instructions_kept == 1
 
 
-def test_a_strict_pass_is_kept_over_a_pruned_one(isolation):
+def test_a_strict_pass_is_kept_over_a_pruned_one(sandbox):
     strict = answer("def kth_smallest(nums, k):\n    return sorted(nums)[k - 1]", "assert kth_smallest([2, 1], 1) == 1")
     _, kept, _ = validate([Candidate("k", 0, RIGHT_CODE_WRONG_ASSERT), Candidate("k", 1, strict)],
-                          limits=LIMITS, isolation=isolation, prune_tests=True)
+                          limits=LIMITS, sandbox=sandbox, prune_tests=True)
     assert (kept["k"].index, kept["k"].outcome) == (1, "passed")
 
 
@@ -157,7 +152,7 @@ def test_the_same_task_asked_again_is_dropped():
 
 # --------------------------------------------------------------------------- answers without tests
 
-def test_answers_that_stop_before_their_tests_are_asked_for_them(tmp_path):
+def test_answers_that_stop_before_their_tests_are_asked_for_them(tmp_path, sandbox):
     from model.instruct.pipeline import InstructConfig, run_instruct
 
     repo = tmp_path / "repo"
@@ -168,7 +163,7 @@ def test_answers_that_stop_before_their_tests_are_asked_for_them(tmp_path):
     with FakeServer(instruct_app(log)) as server:
         config = InstructConfig(repo=str(repo), url=server.url, out=str(tmp_path / "x.jsonl"), responses=1,
                                 progress=False)
-        report = run_instruct(config, decontaminator=None, isolation=Isolation((), "audit-hook-only", "test"))
+        report = run_instruct(config, decontaminator=None, sandbox=sandbox)
     assert requests_of(log) == {"instruction": 2, "response": 2, "evolution": 0, "tests": 2}
     assert report.responses["tests_asked"] == 2
     assert report.validation["outcomes"]["passed"] == 1 and report.validation["outcomes"]["no_tests"] == 1
@@ -178,7 +173,7 @@ def test_answers_that_stop_before_their_tests_are_asked_for_them(tmp_path):
 
 # --------------------------------------------------------------------------- answers to another question
 
-def test_an_answer_must_define_what_the_instruction_names_and_not_be_an_example(isolation):
+def test_an_answer_must_define_what_the_instruction_names_and_not_be_an_example(sandbox):
     ask = "Write a Python class `Segment` with a `text` attribute and a `cell_length()` method."
     example = answer("def batched(items, n):\n    if not isinstance(n, int) or n <= 0:\n"
                      "        raise ValueError(\"n must be a positive integer\")\n"
@@ -190,7 +185,7 @@ def test_an_answer_must_define_what_the_instruction_names_and_not_be_an_example(
                   "    def cell_length(self):\n        return len(self.text)",
                   "assert Segment('ab').cell_length() == 2")
     outcomes, kept, _ = validate([Candidate("s", i, a, ask) for i, a in enumerate((example, other, stub, real))],
-                                 limits=LIMITS, isolation=isolation)
+                                 limits=LIMITS, sandbox=sandbox)
     assert [o.outcome for o in outcomes] == ["copies_example", "off_task", "off_task", "passed"]
     assert kept["s"].index == 3
 
@@ -215,23 +210,23 @@ def test_the_tests_of_an_own_answer_keep_only_checks():
     assert tests_from_reply(cut) == "assert f(1) == 2\nassert f(2) == 4\n"
 
 
-def test_an_own_answer_runs_whole_before_its_tests(isolation):
+def test_an_own_answer_runs_whole_before_its_tests(sandbox):
     """Its example calls and self-checks run too: a reply whose own check asserts a wrong value fails."""
     from model.instruct.prompts import with_tests
 
     reply = ("```python\ndef double(x):\n    return 2 * x\n\ndef check():\n    assert double(2) == 5\n\n"
              "check()\n```")
     outcomes, kept, _ = validate([Candidate("s", 0, with_tests(reply, "assert double(2) == 4\n"), "Write `double`.")],
-                                 limits=LIMITS, isolation=isolation)
+                                 limits=LIMITS, sandbox=sandbox)
     assert outcomes[0].outcome == "failed" and "check()" in outcomes[0].result.stderr_tail and not kept
 
 
-def test_an_own_answer_is_run_with_the_tests_and_kept_without_them(isolation):
+def test_an_own_answer_is_run_with_the_tests_and_kept_without_them(sandbox):
     from model.instruct.own_answers import answer_of
     from model.instruct.prompts import with_tests
 
     reply = "Here it is:\n\n```python\ndef double(x):\n    return 2 * x\n```\n\nIt doubles `x`."
     joined = with_tests(reply, "assert double(2) == 4\n")
-    outcomes, kept, _ = validate([Candidate("s", 0, joined, "Write `double`.")], limits=LIMITS, isolation=isolation)
+    outcomes, kept, _ = validate([Candidate("s", 0, joined, "Write `double`.")], limits=LIMITS, sandbox=sandbox)
     assert outcomes[0].outcome == "passed"
     assert answer_of(kept["s"].response.text) == reply

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from model.instruct.evolve import Instruction
-from model.instruct.sandbox import SandboxLimits, detect_isolation
+from model.instruct.sandbox import SandboxLimits
 from model.instruct.seeds import Seed
 from model.instruct.dataset import build_examples
 from model.instruct.validate import Candidate, ExecutionStore, validate
@@ -15,11 +15,6 @@ LIMITS = SandboxLimits(timeout_s=5, memory_mb=512)  # roomy: a loaded machine st
 
 LOOP = ("[Implementation]\n```python\ndef spin():\n    while True:\n        pass\n```\n"
         "[Tests]\n```python\nassert spin() is None\n```")
-
-
-@pytest.fixture(scope="module")
-def isolation():
-    return detect_isolation(allow_fallback=True)
 
 
 def candidates() -> list[Candidate]:
@@ -36,8 +31,8 @@ def candidates() -> list[Candidate]:
     ]
 
 
-def test_a_passing_response_is_kept_and_failing_ones_are_dropped(isolation, tmp_path):
-    outcomes, kept, stats = validate(candidates(), limits=LIMITS, isolation=isolation,
+def test_a_passing_response_is_kept_and_failing_ones_are_dropped(sandbox, tmp_path):
+    outcomes, kept, stats = validate(candidates(), limits=LIMITS, sandbox=sandbox,
                                      store=ExecutionStore(tmp_path / "executions.jsonl"), workers=2)
     assert [(o.instruction_id, o.index, o.outcome) for o in outcomes] == [
         ("good", 0, "passed"), ("good", 1, "passed"), ("bad", 0, "failed"), ("bad", 1, "failed"),
@@ -64,16 +59,16 @@ def test_a_passing_response_is_kept_and_failing_ones_are_dropped(isolation, tmp_
     assert examples[1]["meta"]["response_index"] == 1 and examples[1]["meta"]["source"]["path"] == "a.py"
 
 
-def test_programs_run_once_and_reruns_come_from_the_store(isolation, tmp_path):
+def test_programs_run_once_and_reruns_come_from_the_store(sandbox, tmp_path):
     store_path = tmp_path / "executions.jsonl"
-    validate(candidates(), limits=LIMITS, isolation=isolation, store=ExecutionStore(store_path), workers=2)
+    validate(candidates(), limits=LIMITS, sandbox=sandbox, store=ExecutionStore(store_path), workers=2)
     assert len(store_path.read_text().splitlines()) == 5  # 7 runs of 5 different programs
-    outcomes, kept, stats = validate(candidates(), limits=LIMITS, isolation=isolation,
+    outcomes, kept, stats = validate(candidates(), limits=LIMITS, sandbox=sandbox,
                                      store=ExecutionStore(store_path), workers=2)
     assert stats.executions_cached == 7
     assert len(store_path.read_text().splitlines()) == 5
     assert {k: o.index for k, o in kept.items()} == {"good": 0, "mixed": 1}
     # other limits are other runs
-    _, _, other = validate(candidates()[:1], limits=SandboxLimits(timeout_s=3), isolation=isolation,
+    _, _, other = validate(candidates()[:1], limits=SandboxLimits(timeout_s=3), sandbox=sandbox,
                            store=ExecutionStore(store_path))
     assert other.executions_cached == 0

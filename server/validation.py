@@ -1,0 +1,96 @@
+"""Checks on a parsed request's text, before any work is done for it.
+
+- Every string must be text that can be encoded: JSON's `"\\ud800"` escape (and the
+  bytes `\\xed\\xa0\\x80`, which Python's JSON decoder reads the same way) gives a
+  lone surrogate, which no tokenizer, engine or JSON encoder takes. Such a request
+  gets a 400 that names the field, and the message never repeats the text.
+- The request's size in characters is bounded (--max-request-chars), since the
+  work before the engine (tokenizing, fitting) grows with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from server.errors import APIError
+from server.limits import Limits
+
+
+@dataclass
+class TextSize:
+    chars: int = 0  # characters of text, plus one per token id
+    largest_field: str | None = None
+    largest_chars: int = 0
+
+
+def check_request_text(req: BaseModel, limits: Limits) -> TextSize:
+    """Refuse text that cannot be encoded (400, naming the field) and requests over
+    --max-request-chars (413); returns the request's size."""
+    size = TextSize()
+    _walk(req, "", size)
+    limits.check_request_chars(size.chars, size.largest_field)
+    return size
+
+
+def request_chars(req: BaseModel) -> int:
+    """The request's size in characters, as --max-request-chars counts it."""
+    size = TextSize()
+    _walk(req, "", size, check=False)
+    return size.chars
+
+
+def _walk(value: Any, path: str, size: TextSize, check: bool = True) -> None:
+    if isinstance(value, str):
+        if check:
+            _check_text(value, path)
+        _count(size, len(value), path)
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            _walk(getattr(value, name), f"{path}.{name}" if path else name, size, check)
+    elif isinstance(value, (list, tuple)):
+        token_ids = 0
+        for i, item in enumerate(value):
+            if isinstance(item, int) and not isinstance(item, bool):
+                token_ids += 1  # a token id costs about what a character does
+            else:
+                _walk(item, f"{path}.{i}", size, check)
+        if token_ids:
+            _count(size, token_ids, path)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str):
+                if check:
+                    _check_text(key, path, key_of=True)
+                _count(size, len(key), path)
+                _walk(item, f"{path}.{key}", size, check)
+            else:
+                _walk(item, path, size, check)
+
+
+def _count(size: TextSize, n: int, path: str) -> None:
+    size.chars += n
+    if n > size.largest_chars:
+        size.largest_chars, size.largest_field = n, path or None
+
+
+def _check_text(text: str, path: str, *, key_of: bool = False) -> None:
+    if text.isascii():
+        return
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        where = f"a key of {path}" if key_of else path
+        raise APIError(
+            400,
+            f"{where or 'the body'} is not valid Unicode text: it holds a lone surrogate "
+            f"(U+{ord(text[exc.start]):04X} at character {exc.start}), which cannot be encoded; send UTF-8 text "
+            "(in JSON, a \\u escape of a surrogate must be one of a high-low pair)",
+            code="invalid_text",
+            param=path or None,
+        ) from None
+
+
+__all__ = ["TextSize", "check_request_text", "request_chars"]

@@ -1,0 +1,243 @@
+"""Input no client may crash the server with, on the in-process app with a controlled engine.
+
+Lone surrogates (JSON's "\\ud800", or the bytes \\xed\\xa0\\x80, which Python's JSON
+decoder reads the same way) in any field get a 400 that names the field, never a 5xx,
+and no error message repeats them; OpenAI's strict types are strict here too
+(`max_tokens: true` and `stream: "yes"` are 400s); --max-request-chars refuses a request
+before any tokenizing; prompts are built off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+
+import pytest
+
+from server.limits import Limits
+from tests.unit.test_limits_and_keys import client, error_of, make_app
+
+SURROGATE = "\ud800"
+FIM = {"model": "m", "prompt": "def f():\n    ", "suffix": "\n", "max_tokens": 2}
+CHAT = {"model": "m", "max_tokens": 2, "messages": [{"role": "user", "content": "hi"}]}
+
+# (endpoint, body with SURROGATE somewhere, the param the 400 must name)
+CASES = [
+    ("/v1/completions", {**FIM, "prompt": f"a{SURROGATE}b"}, "prompt"),
+    ("/v1/completions", {**FIM, "suffix": None, "prompt": ["ok", f"x{SURROGATE}"]}, "prompt.1"),
+    ("/v1/completions", {**FIM, "suffix": SURROGATE}, "suffix"),
+    ("/v1/completions", {**FIM, "codefill": {"path": f"a{SURROGATE}.py"}}, "codefill.path"),
+    ("/v1/completions", {**FIM, "codefill": {"files": [{"path": "b.py", "content": f"x{SURROGATE}"}]}},
+     "codefill.files.0.content"),
+    ("/v1/completions", {**FIM, "codefill": {"files": [{"path": f"{SURROGATE}.py", "content": "x"}]}},
+     "codefill.files.0.path"),
+    ("/v1/completions", {**FIM, "codefill": {"repo_name": SURROGATE}}, "codefill.repo_name"),
+    ("/v1/completions", {**FIM, "codefill": {"language": SURROGATE}}, "codefill.language"),
+    ("/v1/completions", {**FIM, "codefill": {"rules": {SURROGATE: False}}}, "codefill.rules"),
+    ("/v1/completions", {**FIM, "stop": SURROGATE}, "stop"),
+    ("/v1/completions", {**FIM, "stop": ["\n", f"{SURROGATE}x"]}, "stop.1"),
+    ("/v1/completions", {**FIM, "user": SURROGATE}, "user"),
+    ("/v1/completions", {**FIM, "model": f"m{SURROGATE}"}, "model"),
+    ("/v1/chat/completions", {**CHAT, "messages": [{"role": "user", "content": f"hi{SURROGATE}"}]},
+     "messages.0.content"),
+    ("/v1/chat/completions", {**CHAT, "messages": [{"role": "user", "content": "a"},
+                                                    {"role": "user", "content": [{"type": "text", "text": SURROGATE}]}]},
+     "messages.1.content.0.text"),
+    ("/v1/chat/completions", {**CHAT, "messages": [{"role": "user", "content": "a", "name": SURROGATE}]},
+     "messages.0.name"),
+    ("/v1/chat/completions", {**CHAT, "model": SURROGATE}, "model"),
+    ("/v1/chat/completions", {**CHAT, "stop": [SURROGATE]}, "stop.0"),
+    ("/v1/chat/completions", {**CHAT, "user": SURROGATE}, "user"),
+]
+
+
+def _bodies(body: dict) -> list[bytes]:
+    """The body with the surrogate as a JSON escape, and as the raw (invalid UTF-8) bytes."""
+    escaped = json.dumps(body).encode()  # ensure_ascii: "\\ud800"
+    raw = escaped.replace(b"\\ud800", b"\xed\xa0\x80")
+    assert escaped != raw
+    return [escaped, raw]
+
+
+@pytest.mark.parametrize("path, body, param", CASES, ids=[c[2] + ("" if c[0] == "/v1/completions" else " (chat)")
+                                                          for c in CASES])
+async def test_a_lone_surrogate_anywhere_is_a_400_that_names_the_field(qwen_tokenizer, path, body, param):
+    app, state, _ = await make_app(qwen_tokenizer)
+    async with client(app) as c:
+        for content in _bodies(body):
+            r = await c.post(path, content=content, headers={"content-type": "application/json"})
+            err = error_of(r, 400)
+            assert err["param"] == param and err["code"] == "invalid_text", err
+            assert "surrogate" in err["message"] and param in err["message"]
+            r.content.decode("utf-8")  # the answer itself is valid UTF-8 ...
+            assert "\ud800" not in err["message"]  # ... and repeats nothing it could not encode
+        # and the server serves on
+        ok = await c.post(path, json=FIM if path == "/v1/completions" else CHAT)
+        assert ok.status_code == 200, ok.text
+    assert state.engine.num_in_flight() == 0
+
+
+async def test_error_messages_that_name_client_text_never_fail_on_it(qwen_tokenizer):
+    """Field names and model names are repeated in errors: a lone surrogate in them is
+    escaped (or not repeated), never a failure to encode the answer."""
+    from server.errors import error_body
+
+    assert error_body(404, f"The model `m{SURROGATE}` does not exist")["error"]["message"] == \
+        "The model `m\\ud800` does not exist"
+    app, _, _ = await make_app(qwen_tokenizer)
+    async with client(app) as c:
+        for body in ({**FIM, SURROGATE: 1}, {**FIM, "codefill": {f"x{SURROGATE}": 1}}):
+            for content in _bodies(body):
+                r = await c.post("/v1/completions", content=content, headers={"content-type": "application/json"})
+                err = error_of(r, 400)
+                r.content.decode("utf-8")
+                assert SURROGATE not in err["message"] and SURROGATE not in (err["param"] or "")
+
+
+async def test_nul_and_control_token_strings_are_ordinary_text(qwen_tokenizer):
+    app, _, _ = await make_app(qwen_tokenizer)
+    async with client(app) as c:
+        for body in ({**FIM, "prompt": "a\x00b", "suffix": "\x00<|fim_middle|>"},
+                     {**FIM, "suffix": None, "prompt": "\x00<|endoftext|>"},
+                     {**CHAT, "messages": [{"role": "user", "content": "\x00<|im_end|>"}], "stop": ["\x00"]}):
+            path = "/v1/chat/completions" if "messages" in body else "/v1/completions"
+            assert (await c.post(path, json=body)).status_code == 200
+
+
+# (endpoint, field, value): OpenAI answers these with a 400; pydantic's coercion took them.
+STRICT = [
+    ("/v1/completions", "max_tokens", True),
+    ("/v1/completions", "max_tokens", "4"),
+    ("/v1/completions", "max_tokens", 4.5),
+    ("/v1/completions", "stream", "yes"),
+    ("/v1/completions", "stream", 1),
+    ("/v1/completions", "n", "1"),
+    ("/v1/completions", "n", True),
+    ("/v1/completions", "temperature", "0"),
+    ("/v1/completions", "temperature", True),
+    ("/v1/completions", "seed", "7"),
+    ("/v1/completions", "echo", 0),
+    ("/v1/completions", "prompt", [True, False]),
+    ("/v1/completions", "codefill", {"postprocess": "false"}),
+    ("/v1/completions", "stream_options", {"include_usage": 1}),
+    ("/v1/chat/completions", "stream", "yes"),
+    ("/v1/chat/completions", "max_tokens", True),
+    ("/v1/chat/completions", "max_completion_tokens", "2"),
+    ("/v1/chat/completions", "logprobs", 0),
+]
+
+
+@pytest.mark.parametrize("path, field, value", STRICT, ids=[f"{p.rsplit('/', 1)[1]}-{f}={v!r}" for p, f, v in STRICT])
+async def test_types_are_strict_where_openai_is(qwen_tokenizer, path, field, value):
+    app, _, _ = await make_app(qwen_tokenizer)
+    base = FIM if path == "/v1/completions" else CHAT
+    async with client(app) as c:
+        r = await c.post(path, json={**base, field: value})
+        err = error_of(r, 400)
+        assert err["param"] and err["param"].startswith(field), err
+
+
+async def test_numbers_stay_numbers(qwen_tokenizer):
+    """An integer is a number (temperature 0, top_p 1), and 4.0 is an integer, as JSON Schema
+    and /openapi.json have it (schema-driven clients send it)."""
+    app, _, _ = await make_app(qwen_tokenizer)
+    async with client(app) as c:
+        r = await c.post("/v1/completions", json={**FIM, "temperature": 0, "top_p": 1, "stream": False,
+                                                  "max_tokens": 2.0, "n": 1.0, "seed": 7.0})
+        assert r.status_code == 200, r.text
+        assert r.json()["usage"]["completion_tokens"] == 2
+        r = await c.post("/v1/completions", json={**FIM, "suffix": None, "prompt": [[1.0, 2.0, 3.0]]})
+        assert r.status_code == 200, r.text
+
+
+# --- --max-request-chars ------------------------------------------------------
+
+
+@pytest.mark.parametrize("path, body, param", [
+    ("/v1/completions", {**FIM, "suffix": None, "prompt": "x" * 1001}, "prompt"),
+    ("/v1/completions", {**FIM, "prompt": "x" * 400, "suffix": "y" * 700}, "suffix"),
+    ("/v1/completions", {**FIM, "codefill": {"files": [{"path": "a.py", "content": "z" * 1200}]}},
+     "codefill.files.0.content"),
+    ("/v1/completions", {**FIM, "suffix": None, "prompt": [list(range(1100))]}, "prompt.0"),
+    ("/v1/chat/completions", {**CHAT, "messages": [{"role": "user", "content": "c" * 600},
+                                                    {"role": "user", "content": "d" * 500}]}, "messages.0.content"),
+])
+async def test_too_many_characters_get_a_413_before_any_tokenizing(qwen_tokenizer, monkeypatch, path, body, param):
+    app, state, _ = await make_app(qwen_tokenizer, limits=Limits(max_request_chars=1000))
+    monkeypatch.setattr(state, "prepare", None)  # any prompt building would fail loudly
+    async with client(app) as c:
+        r = await c.post(path, json=body)
+        err = error_of(r, 413)
+        assert err["code"] == "request_too_large" and err["param"] == param, err
+        assert "--max-request-chars" in err["message"] and "(1000)" in err["message"]
+
+
+async def test_a_request_within_the_character_limit_is_served(qwen_tokenizer):
+    app, _, _ = await make_app(qwen_tokenizer, limits=Limits(max_request_chars=1000))
+    async with client(app) as c:
+        assert (await c.post("/v1/completions", json={**FIM, "prompt": "x" * 900})).status_code == 200
+
+
+# --- prompts are built off the event loop ----------------------------------------
+
+
+async def test_prompts_are_built_in_the_prompt_threads(qwen_tokenizer, monkeypatch):
+    app, state, _ = await make_app(qwen_tokenizer)
+    threads: list[str] = []
+    from server.serving_chat import ChatService
+    from server.serving_completions import CompletionsService
+
+    for cls, name in ((CompletionsService, "_prepare_all"), (ChatService, "_prompt_ids")):
+        original = getattr(cls, name)
+
+        def spy(self, *args, _original=original):
+            threads.append(threading.current_thread().name)
+            return _original(self, *args)
+
+        monkeypatch.setattr(cls, name, spy)
+    async with client(app) as c:
+        assert (await c.post("/v1/completions", json=FIM)).status_code == 200
+        assert (await c.post("/v1/chat/completions", json=CHAT)).status_code == 200
+        big = {**CHAT, "messages": [{"role": "user", "content": "x = 1\n" * 30_000}]}
+        assert (await c.post("/v1/chat/completions", json=big)).status_code == 400  # over the 2048-token context
+    assert threads[:2] == [t for t in threads[:2] if t.startswith("codefill-prompt_")], threads
+    assert threads[2].startswith("codefill-prompt-large"), threads
+
+
+async def test_health_answers_while_a_long_conversation_is_tokenized(qwen_tokenizer):
+    """In process, so on the same event loop as the request: /health must not wait for the
+    tokenizer (before: it waited the whole tokenizing, seconds for megabytes)."""
+    app, _, _ = await make_app(qwen_tokenizer, limits=Limits(max_request_chars=0))
+    content = "def f(x):\n    return x + 1  # comment here\n" * 40_000  # 1.8 MB
+    async with client(app) as c:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        big = asyncio.create_task(c.post("/v1/chat/completions", timeout=120, json={
+            **CHAT, "messages": [{"role": "user", "content": content}]}))
+        await asyncio.sleep(0.2)
+        worst, polls = 0.0, 0
+        while not big.done():
+            t0 = loop.time()
+            assert (await c.get("/health")).status_code == 200
+            worst = max(worst, loop.time() - t0)
+            polls += 1
+            await asyncio.sleep(0.02)
+        r = await big
+        took = loop.time() - started
+    assert error_of(r, 400)["code"] == "context_length_exceeded"
+    print(f"\n/health worst {worst * 1000:.0f} ms over {polls} polls while 1.8 MB were tokenized ({took:.1f} s)")
+    # Blocked, /health would wait about as long as the tokenizing; on a machine so loaded
+    # that even that takes many seconds, a fifth of it is still far from blocked.
+    assert polls >= 3 and worst < max(1.0, 0.2 * took)
+
+
+async def test_a_top_p_too_small_for_float32_still_samples(hf_engine):
+    """top_p=1e-300 is valid (> 0) but 0 in float32: the transformers engine kept no token and
+    failed the request (a 503 the API fuzzer found); the likeliest token always stays."""
+    from model.engines import SamplingOptions
+
+    ids = hf_engine.tokenizer("def add(a, b):").input_ids
+    options = SamplingOptions(max_tokens=3, temperature=1.0, top_p=1e-300, seed=1)
+    deltas = [d async for d in hf_engine.generate(ids, options, "tiny-top-p")]
+    assert deltas[-1].finish_reason in ("length", "stop")
