@@ -15,8 +15,11 @@ Each case is completed greedily (temperature 0) through `/v1/completions`:
   text is cut at the first of the template's control/stop token strings, and,
   single-line, at its first newline (also asked of the server as `stop: ["\\n"]`).
 
-Every filled-in program runs with the problem's tests in a limited subprocess
-(`model.evaluation.execution`): pass@1 with one greedy sample, plus exact match.
+Every filled-in program runs with the problem's tests in the sandbox of
+model-written code (`model.sandbox`: bubblewrap, no network, read-only system,
+uid 65534, limits; without bubblewrap the command refuses unless
+`--unsafe-no-sandbox`): pass@1 with one greedy sample, plus exact match. A program
+passes when it exits 0 after its last statement (an early `exit(0)` fails).
 Progress goes to stderr (tqdm); the summary table to stdout; the full report to
 `--out` (JSON, default `eval-humaneval-infill-<mode>-<date>.json` in the current
 directory) and the same name with `.md`.
@@ -25,16 +28,14 @@ directory) and the same name with `.md`.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as _dt
 import json
-import shlex
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from server.eval_reports import fmt, md_cell, write_reports
+from server.eval_reports import fmt, md_cell, run_and_report
 
 SYSTEM = "server"  # the one system evaluate_infill drives
 DEFAULT_MAX_TOKENS = {"single-line": 64, "multi-line": 256}
@@ -46,7 +47,7 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
     from model.templates.fim import FIM_TEMPLATES
 
     p = sub.add_parser("eval", help="measure completion quality of a running server (HumanEval infilling, "
-                                    "HumanEval and MBPP instruct)",
+                                    "multi-language FIM, HumanEval and MBPP instruct)",
                        description="Evaluate a running OpenAI-compatible completion server.")
     bench = p.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
     h = bench.add_parser(
@@ -74,6 +75,10 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
                         "for vLLM's own server")
     h.add_argument("--exec-timeout", type=float, default=10.0, help="seconds per test program (default 10)")
     h.add_argument("--exec-workers", type=int, default=2, help="test programs run at once (default 2)")
+    h.add_argument("--unsafe-no-sandbox", action="store_true",
+                   help="run the filled-in programs WITHOUT the bubblewrap sandbox (they can then read and write "
+                        "your files, use the network and start processes). Default: the sandbox, and a refusal "
+                        "that says how to install bubblewrap where it is missing")
     h.add_argument("--request-timeout", type=float, default=300.0, help="seconds per request (default 300)")
     h.add_argument("--out", default=None,
                    help="JSON report (default eval-humaneval-infill-<mode>-<date>.json in the current "
@@ -85,6 +90,10 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
     from server.eval_instruct_cli import add_instruct_parsers  # humaneval, mbpp (chat)
 
     add_instruct_parsers(bench)
+
+    from server.eval_fim_cli import add_fim_parsers  # fim, fim-prepare (multi-language FIM)
+
+    add_fim_parsers(bench)
 
 
 # --- the command -------------------------------------------------------------
@@ -134,6 +143,7 @@ async def run_eval(args: argparse.Namespace, command: str) -> dict[str, Any]:
         select_cases,
         summarize,
     )
+    from model.sandbox import get_sandbox
     from model.templates.fim import get_fim_template
 
     mode: str = args.mode
@@ -145,6 +155,8 @@ async def run_eval(args: argparse.Namespace, command: str) -> dict[str, Any]:
         raise ValueError("--limit must be positive")
     template = get_fim_template(args.raw_fim_template) if args.raw_fim_template else None
     extra = _extra_body(args.extra_body)
+    # The sandbox first: without one, nothing is asked of the server.
+    sandbox = get_sandbox(unsafe_no_sandbox=getattr(args, "unsafe_no_sandbox", False))
 
     all_cases = build_cases(mode=mode)
     cases = select_cases(all_cases, args.limit, args.seed)
@@ -202,7 +214,7 @@ async def run_eval(args: argparse.Namespace, command: str) -> dict[str, Any]:
             records = await evaluate_infill(
                 cases, {SYSTEM: fill_suffix if template is None else fill_raw},
                 concurrency=args.concurrency, exec_timeout_s=args.exec_timeout,
-                exec_workers=args.exec_workers, progress=on_progress,
+                exec_workers=args.exec_workers, progress=on_progress, sandbox=sandbox,
             )
         finally:
             bar.close()
@@ -223,6 +235,7 @@ async def run_eval(args: argparse.Namespace, command: str) -> dict[str, Any]:
         "settings": {
             "max_tokens": max_tokens, "temperature": 0.0, "limit": args.limit, "seed": args.seed,
             "concurrency": args.concurrency, "exec_timeout_s": args.exec_timeout,
+            "sandbox": sandbox.describe(),
         },
         "cases": len(records),
         "cases_total": len(all_cases),
@@ -277,13 +290,8 @@ def markdown_report(report: dict[str, Any]) -> str:
 
 
 def humaneval_infill_command(args: argparse.Namespace) -> int:
-    argv = getattr(args, "argv", None)
-    command = shlex.join(["codefill", *argv]) if argv is not None else "codefill eval humaneval-infill"
-    report = asyncio.run(run_eval(args, command))
     out = Path(args.out) if args.out else default_out(args.mode)
-    md = write_reports(report, out, markdown_report(report))
-    print(summary_table(report))
-    print(f"\nwrote {out}\nwrote {md}")
+    report = run_and_report(args, "humaneval-infill", run_eval, out, markdown_report, summary_table)
     s = report["summary"]
     if s["cases"] and s["errors"] == s["cases"]:
         first = next(r["error"] for r in report["results"] if r["error"])

@@ -11,7 +11,9 @@ Each problem gets `--samples N` replies (one request each; greedy, temperature 0
 when N is 1; temperature 0.8 and top_p 0.95 otherwise, unless given). The code
 is taken from the reply (the first Python code block that defines the entry
 point; see model.evaluation.code_extraction), the problem's tests run against it
-in a limited subprocess, and pass@k is the unbiased estimator of Chen et al.
+in the sandbox of model-written code (model.sandbox: bubblewrap; without it the
+command refuses unless --unsafe-no-sandbox; a pass is exit status 0 after the
+last statement, so an early exit(0) fails), and pass@k is the unbiased estimator of Chen et al.
 2021 (default k: 1, and 10 when N >= 10). Progress goes to stderr (tqdm); the
 summary table to stdout; the full report to `--out` (JSON, default
 `eval-<benchmark>-<date>.json` in the current directory) and the same name with `.md`.
@@ -20,16 +22,14 @@ summary table to stdout; the full report to `--out` (JSON, default
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as _dt
-import shlex
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from server.eval_reports import fmt, md_cell, write_reports
+from server.eval_reports import fmt, md_cell, run_and_report
 
 DEFAULT_MAX_TOKENS = 768  # EvalPlus's default; instruct replies carry prose around the code
 DEFAULT_KS = (1, 10)
@@ -72,6 +72,10 @@ def _add_common_options(p: argparse.ArgumentParser, benchmark: str) -> None:
                    help="JSON object merged into every request body, e.g. '{\"repetition_penalty\": 1.0}'")
     p.add_argument("--exec-timeout", type=float, default=10.0, help="seconds per test program (default 10)")
     p.add_argument("--exec-workers", type=int, default=2, help="test programs run at once (default 2)")
+    p.add_argument("--unsafe-no-sandbox", action="store_true",
+                   help="run the replies' code WITHOUT the bubblewrap sandbox (it can then read and write your "
+                        "files, use the network and start processes). Default: the sandbox, and a refusal that "
+                        "says how to install bubblewrap where it is missing")
     p.add_argument("--request-timeout", type=float, default=300.0, help="seconds per request (default 300)")
     p.add_argument("--out", default=None,
                    help=f"JSON report (default eval-{benchmark}-<date>.json in the current directory); "
@@ -161,9 +165,12 @@ async def run_instruct_eval(args: argparse.Namespace, command: str) -> dict[str,
         summarize,
     )
     from model.evaluation.instruct_prompts import user_messages
+    from model.sandbox import get_sandbox
     from server.eval_cli import _extra_body
 
     _validate(args)
+    # The sandbox first: without one, nothing is asked of the server.
+    sandbox = get_sandbox(unsafe_no_sandbox=getattr(args, "unsafe_no_sandbox", False))
     ks = parse_ks(args.k, args.samples)
     temperature, top_p = sampling(args)
     extra = _extra_body(args.extra_body)
@@ -206,6 +213,7 @@ async def run_instruct_eval(args: argparse.Namespace, command: str) -> dict[str,
             records = await evaluate_instruct(
                 tasks, answer, samples=args.samples, concurrency=args.concurrency,
                 exec_timeout_s=args.exec_timeout, exec_workers=args.exec_workers, progress=on_progress,
+                sandbox=sandbox,
             )
         finally:
             bar.close()
@@ -223,6 +231,7 @@ async def run_instruct_eval(args: argparse.Namespace, command: str) -> dict[str,
             "max_tokens": args.max_tokens, "limit": args.limit, "seed": args.seed,
             "concurrency": args.concurrency, "exec_timeout_s": args.exec_timeout,
             "exec_workers": args.exec_workers, "request_timeout_s": args.request_timeout,
+            "sandbox": sandbox.describe(),
         },
         "problems": len(records),
         "problems_total": len(all_tasks),
@@ -304,13 +313,8 @@ def markdown_report(report: dict[str, Any]) -> str:
 
 
 def instruct_command(args: argparse.Namespace) -> int:
-    argv = getattr(args, "argv", None)
-    command = shlex.join(["codefill", *argv]) if argv is not None else f"codefill eval {args.benchmark}"
-    report = asyncio.run(run_instruct_eval(args, command))
     out = Path(args.out) if args.out else default_out(args.benchmark)
-    md = write_reports(report, out, markdown_report(report))
-    print(summary_table(report))
-    print(f"\nwrote {out}\nwrote {md}")
+    report = run_and_report(args, args.benchmark, run_instruct_eval, out, markdown_report, summary_table)
     s = report["summary"]
     if s["completions"] and s["errors"] == s["completions"]:
         first = next(c["error"] for r in report["results"] for c in r["completions"] if c["error"])

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import json
+import shlex
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,3 +30,15 @@ def write_reports(report: dict[str, Any], out: Path, markdown: str) -> Path:
     out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     md.write_text(markdown, encoding="utf-8")
     return md
+
+
+def run_and_report(args: argparse.Namespace, name: str, run: Callable[[argparse.Namespace, str], Awaitable[dict]],
+                   out: Path, markdown: Callable[[dict], str], summary: Callable[[dict], str]) -> dict[str, Any]:
+    """Run an evaluation, write its JSON and Markdown reports, print its summary; the report."""
+    argv = getattr(args, "argv", None)
+    command = shlex.join(["codefill", *argv]) if argv is not None else f"codefill eval {name}"
+    report = asyncio.run(run(args, command))
+    md = write_reports(report, out, markdown(report))
+    print(summary(report))
+    print(f"\nwrote {out}\nwrote {md}")
+    return report

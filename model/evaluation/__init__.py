@@ -9,7 +9,11 @@ itself, or vLLM's own server).
 - `instruct`: HumanEval/MBPP as chat tasks and `evaluate_instruct` (n samples per task);
   `instruct_prompts` builds the user messages, `code_extraction` takes the code out of a
   reply, `passk` is the unbiased pass@k estimator.
-- `execution`: run a filled-in program with its tests in a limited subprocess.
+- `execution`: run a filled-in program with its tests in the sandbox of model-written code
+  (`model.sandbox`: bubblewrap; a pass is exit status 0 after the last statement).
+- `fim`: the multi-language FIM benchmark of `codefill eval fim` (pinned real code, cursor layouts,
+  exact match / edit similarity, `evaluate_fim`); `artifacts` downloads, checks and caches the
+  pinned registry artifacts it (and `codefill bench replay`) reads.
 - `clients`: async `/v1/completions` clients (FIM via `suffix`, or a raw FIM prompt) and a
   `/v1/chat/completions` client.
 

@@ -219,11 +219,12 @@ async def complete_fim(
     timeout: float = DEFAULT_TIMEOUT_S,
 ) -> CompletionResult:
     """FIM through `/v1/completions` with `suffix`; `codefill` is codefill's extension field
-    (e.g. `{"multiline": False}` or `{"postprocess": False}`)."""
+    (e.g. `{"multiline": False}` or `{"postprocess": False}`), merged over a `codefill` object
+    in `extra` (`--extra-body '{"codefill": {"rules": ...}}'` keeps its keys)."""
     body = _body(model, prefix, max_tokens, stop, stream, temperature, extra)
     body["suffix"] = suffix
     if codefill is not None:
-        body["codefill"] = dict(codefill)
+        body["codefill"] = {**(body.get("codefill") or {}), **codefill}
     return await post_completion(url, body, api_key=api_key, client=client, timeout=timeout)
 
 

@@ -58,8 +58,9 @@ import statistics
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
+from model.evaluation.case_runner import Fill, fill_or_error, run_cases, system_order
 from model.evaluation.execution import (
     DEFAULT_MEMORY_LIMIT_MB,
     DEFAULT_TIMEOUT_S,
@@ -68,6 +69,9 @@ from model.evaluation.execution import (
     run_program_async,
 )
 from model.evaluation.humaneval import Problem, load_problems
+
+if TYPE_CHECKING:
+    from model.sandbox import Sandbox
 
 
 @dataclass(frozen=True)
@@ -189,19 +193,6 @@ def first_line(text: str) -> str:
 # --- evaluation --------------------------------------------------------------
 
 
-@dataclass
-class Fill:
-    """What one system produced for one case."""
-
-    text: str  # goes into the program (after any client-side cut)
-    raw_text: str | None = None  # the server's text before the client-side cut
-    latency_s: float | None = None
-    ttft_s: float | None = None
-    completion_tokens: int | None = None
-    finish_reason: str | None = None
-    error: str | None = None  # the request failed: the case counts as not passed
-
-
 Filler = Callable[[InfillCase], Awaitable[Fill]]
 
 
@@ -268,15 +259,6 @@ class Progress:
 ProgressCallback = Callable[[Progress, CaseRecord], None]
 
 
-async def _fill(filler: Filler, case: InfillCase) -> Fill:
-    try:
-        return await filler(case)
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - a failed request is a result, not a crash
-        return Fill(text="", error=f"{type(exc).__name__}: {exc}")
-
-
 async def evaluate_infill(
     cases: Sequence[InfillCase],
     fillers: Mapping[str, Filler],
@@ -287,6 +269,7 @@ async def evaluate_infill(
     memory_limit_mb: int | None = DEFAULT_MEMORY_LIMIT_MB,
     alternate_order: bool = True,
     progress: ProgressCallback | None = None,
+    sandbox: Sandbox | None = None,
 ) -> list[CaseRecord]:
     """Fill every case with every system, run the tests, return records in case order.
 
@@ -295,8 +278,13 @@ async def evaluate_infill(
     case when `alternate_order`, so neither system is always first), then runs
     the programs (at most `exec_workers` at a time, in threads). A request that
     raises is recorded as an error (not passed). `progress` is called after each
-    case with running totals.
+    case with running totals. The programs run in `sandbox` (default: the
+    bubblewrap sandbox of `model.sandbox.get_sandbox()`, checked before any case).
     """
+    if sandbox is None:
+        from model.sandbox import get_sandbox
+
+        sandbox = get_sandbox()
     names = list(fillers)
     if not names:
         raise ValueError("no systems to evaluate")
@@ -305,9 +293,6 @@ async def evaluate_infill(
                     exact=dict.fromkeys(names, 0), errors=dict.fromkeys(names, 0))
     records: list[CaseRecord | None] = [None] * total
     exec_sem = asyncio.Semaphore(max(1, exec_workers))
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for i in range(total):
-        queue.put_nowait(i)
     start = time.monotonic()
 
     async def execute(case: InfillCase, fill: Fill) -> ExecutionResult | None:
@@ -315,37 +300,31 @@ async def evaluate_infill(
             return None
         async with exec_sem:
             return await run_program_async(
-                case.program(fill.text), timeout_s=exec_timeout_s, memory_limit_mb=memory_limit_mb
+                case.program(fill.text), timeout_s=exec_timeout_s, memory_limit_mb=memory_limit_mb,
+                sandbox=sandbox,
             )
 
-    async def worker() -> None:
-        while True:
-            try:
-                i = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                return
-            case = cases[i]
-            order = names[::-1] if alternate_order and i % 2 else names
-            fills = {name: await _fill(fillers[name], case) for name in order}
-            results = await asyncio.gather(*(execute(case, fills[n]) for n in order))
-            outcomes = {
-                n: CaseOutcome(n, fills[n], exact_match(fills[n].text, case.middle), res)
-                for n, res in zip(order, results)
-            }
-            record = CaseRecord(i, case, outcomes)
-            records[i] = record
-            prog.done += 1
-            for n, o in outcomes.items():
-                prog.passed[n] += o.passed
-                prog.exact[n] += o.exact_match
-                prog.errors[n] += o.fill.error is not None
-            prog.elapsed_s = time.monotonic() - start
-            if progress is not None:
-                progress(prog, record)
+    async def one_case(i: int) -> None:
+        case = cases[i]
+        order = system_order(names, i, alternate_order)
+        fills = {name: await fill_or_error(fillers[name], case) for name in order}
+        results = await asyncio.gather(*(execute(case, fills[n]) for n in order))
+        outcomes = {
+            n: CaseOutcome(n, fills[n], exact_match(fills[n].text, case.middle), res)
+            for n, res in zip(order, results)
+        }
+        record = CaseRecord(i, case, outcomes)
+        records[i] = record
+        prog.done += 1
+        for n, o in outcomes.items():
+            prog.passed[n] += o.passed
+            prog.exact[n] += o.exact_match
+            prog.errors[n] += o.fill.error is not None
+        prog.elapsed_s = time.monotonic() - start
+        if progress is not None:
+            progress(prog, record)
 
-    async with asyncio.TaskGroup() as tg:
-        for _ in range(max(1, min(concurrency, total or 1))):
-            tg.create_task(worker())
+    await run_cases(total, one_case, concurrency)
     return [r for r in records if r is not None]
 
 

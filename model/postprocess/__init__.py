@@ -1,17 +1,21 @@
 """Post-processing of FIM completions: cut what the editor must not insert.
 
-One module per rule (repeat_suffix, closing_line, scope, whitespace); the
+One module per rule (repeat_suffix, closing_line, scope, syntax, whitespace); the
 runner applies them in a fixed, documented order, and `streaming` applies
 the same rules while the model is still writing.
 """
 
 from __future__ import annotations
 
-from model.postprocess.options import PostprocessOptions
+from model.postprocess.options import RULES, PostprocessOptions, UnknownRule, check_rules
 from model.postprocess.scope import decide_multiline
 from model.postprocess.streaming import StreamingPostprocessor
+from model.postprocess.syntax import grammar_name
 
-__all__ = ["PostprocessOptions", "StreamingPostprocessor", "decide_multiline", "postprocess"]
+__all__ = [
+    "RULES", "PostprocessOptions", "StreamingPostprocessor", "UnknownRule", "check_rules", "decide_multiline",
+    "grammar_name", "postprocess",
+]
 
 
 def postprocess(completion: str, prefix: str, suffix: str, options: PostprocessOptions) -> str:

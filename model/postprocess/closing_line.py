@@ -59,8 +59,12 @@ def indentation(line: str) -> str:
     return line[: len(line) - len(line.lstrip())]
 
 
-def suffix_supplies(full_line: str, ctx: CursorContext) -> bool:
-    """The closing line `full_line` is where the suffix already starts."""
+def suffix_supplies(full_line: str, ctx: CursorContext, *, own_line: bool = False) -> bool:
+    """The closing line `full_line` is where the suffix already starts.
+
+    `own_line`: text right of the cursor lands on a line of its own after the
+    completion (it started a new line), so indentation tells its closers apart.
+    """
     if ctx.next_line is None or not is_closing_line(full_line):
         return False
     closing, ahead = full_line.strip(), ctx.next_line.strip()
@@ -69,18 +73,18 @@ def suffix_supplies(full_line: str, ctx: CursorContext) -> bool:
     rest = ahead[len(closing):]
     if rest and (closing[-1].isalnum() and (rest[0].isalnum() or rest[0] == "_")):
         return False  # "end" is not the start of "endfor"
-    if not ctx.next_line_is_right and indentation(full_line) != indentation(ctx.next_line):
+    if (own_line or not ctx.next_line_is_right) and indentation(full_line) != indentation(ctx.next_line):
         return False
     return True
 
 
-def drop_trailing_closing_line(lines: list[str], ctx: CursorContext) -> bool:
+def drop_trailing_closing_line(lines: list[str], ctx: CursorContext, *, own_line: bool = False) -> bool:
     """Remove the last non-blank line (and what follows) if the suffix supplies it."""
     last = last_nonblank(lines)
     if last is None:
         return False
     full = ctx.cursor_left + lines[last] if last == 0 else lines[last]
-    if not suffix_supplies(full, ctx):
+    if not suffix_supplies(full, ctx, own_line=own_line):
         return False
     del lines[last:]
     return True

@@ -16,10 +16,16 @@ class CursorContext:
     next_line_is_right: bool  # next_line is the rest of the cursor line, not a line of its own
     prefix_balance: dict[str, int]  # per bracket pair: openers minus closers in the prefix
     multiline: bool
+    multiline_auto: bool = False  # `multiline` was decided from the text, not asked for by the client
+    prefix: str = ""  # the whole prefix, for the rules that look further back than its last line
 
     @property
     def right_stripped(self) -> str:
         return self.right.strip()
+
+    @property
+    def right_has_text(self) -> bool:
+        return bool(self.right.strip())
 
     @property
     def cursor_line_ends_at_cursor(self) -> bool:
@@ -27,7 +33,7 @@ class CursorContext:
         return not self.right.strip()
 
 
-def build_context(prefix: str, suffix: str, multiline: bool) -> CursorContext:
+def build_context(prefix: str, suffix: str, multiline: bool, *, multiline_auto: bool = False) -> CursorContext:
     cursor_left = prefix.rpartition("\n")[2]
     right = suffix.partition("\n")[0]
     next_line, is_right = None, False
@@ -42,6 +48,8 @@ def build_context(prefix: str, suffix: str, multiline: bool) -> CursorContext:
         next_line_is_right=is_right,
         prefix_balance=bracket_balance(prefix),
         multiline=multiline,
+        multiline_auto=multiline_auto,
+        prefix=prefix,
     )
 
 

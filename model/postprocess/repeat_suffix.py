@@ -27,12 +27,16 @@ _SHORT_LINE_CHARS = 12
 _CLOSER_RUN = re.compile(r"[\s)\]};,:]*[)\]}][\s)\]};,:]*")
 
 
-def repeats_next_line(full_line: str, ctx: CursorContext) -> bool:
-    """`full_line` (as it will read in the file) is the suffix's next line again."""
+def repeats_next_line(full_line: str, ctx: CursorContext, *, own_line: bool = False) -> bool:
+    """`full_line` (as it will read in the file) is the suffix's next line again.
+
+    `own_line`: the completion started a new line, so text right of the
+    cursor will start a line of its own, and its indentation counts too.
+    """
     target = ctx.next_line
     if target is None or not full_line.strip() or full_line.strip() != target.strip():
         return False
-    if _recurs_at_many_levels(target) and not ctx.next_line_is_right:
+    if _recurs_at_many_levels(target) and (own_line or not ctx.next_line_is_right):
         # A lone "}" or "else:" at another indentation belongs to another block.
         return indentation(full_line) == indentation(target)
     return True
@@ -43,11 +47,19 @@ def _recurs_at_many_levels(line: str) -> bool:
     return is_closing_line(line) or len(line.strip()) <= _SHORT_LINE_CHARS
 
 
-def runs_into_right(line: str, balance_before: dict[str, int], ctx: CursorContext) -> int | None:
-    """Where in `line` the repeat of the cursor line's ending starts, if it is one."""
+def runs_into_right(line: str, balance_before: dict[str, int], ctx: CursorContext, *,
+                    own_line: bool = False) -> int | None:
+    """Where in `line` the repeat of the cursor line's ending starts, if it is one.
+
+    `own_line`: the completion started a new line, so the text right of the
+    cursor will follow on a line of its own; a whole line like it is then a
+    line at some indentation (`repeats_next_line` judges it), not a run into it.
+    """
     right = ctx.right_stripped
     body = line.rstrip()
     if not right or not body.endswith(right):
+        return None
+    if own_line and body.strip() == right:
         return None
     if _CLOSER_RUN.fullmatch(right):
         total = dict(balance_before)

@@ -13,14 +13,24 @@ from model.postprocess.context import build_context
 from model.postprocess.options import PostprocessOptions
 from model.postprocess.runner import RuleRunner
 from model.postprocess.scope import decide_multiline
+from model.postprocess.syntax import SyntaxCheck, grammar_name
 
 
 class StreamingPostprocessor:
     def __init__(self, prefix: str, suffix: str, options: PostprocessOptions) -> None:
         self._enabled = options.enabled
-        multiline = options.multiline if options.multiline is not None else decide_multiline(prefix, suffix)
-        self._runner = RuleRunner(build_context(prefix, suffix, multiline))
+        auto = options.multiline is None
+        multiline = decide_multiline(prefix, suffix) if auto else bool(options.multiline)
+        ctx = build_context(prefix, suffix, multiline, multiline_auto=auto)
+        syntax = None
+        if self._enabled and options.language and options.rule_on("syntax"):
+            grammar = grammar_name(options.language)
+            syntax = SyntaxCheck(prefix, suffix, grammar) if grammar else None
+        self._runner = RuleRunner(ctx, options, syntax)
         self._partial = ""  # the unfinished last line
+        # Set when the generation may be ended early (a time budget): a multi-line output
+        # then grows by whole lines only, so what was streamed is what finish_early keeps.
+        self.whole_lines = False
         self._emitted = 0
         self._finished = False
 
@@ -39,7 +49,8 @@ class StreamingPostprocessor:
         if self._runner.ends_before(self._partial):
             self._finished = True
             return self._emit(self._runner.final_text(None)), True
-        return self._emit(self._runner.stable_text(self._partial)), False
+        partial = "" if self.whole_lines and self._runner.multiline else self._partial
+        return self._emit(self._runner.stable_text(partial)), False
 
     def finish(self) -> str:
         """What is left to emit once the generation has ended."""
@@ -47,6 +58,15 @@ class StreamingPostprocessor:
             return ""
         self._finished = True
         return self._emit(self._runner.final_text(self._partial))
+
+    def finish_early(self) -> str:
+        """What is left to emit when the generation is ended before the model ended it
+        (a time budget): a multi-line completion keeps its whole lines only, a single
+        line what it has (the start of the right line beats nothing)."""
+        if not self._enabled or self._finished:
+            return ""
+        self._finished = True
+        return self._emit(self._runner.final_text(None if self._runner.multiline else self._partial))
 
     def _emit(self, text: str) -> str:
         if len(text) <= self._emitted:

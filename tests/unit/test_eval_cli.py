@@ -195,3 +195,12 @@ def test_clear_errors(fakes, tmp_path, capsys):
     rc, report = _eval(f"http://127.0.0.1:{port}", tmp_path, name="none.json")
     assert rc == 1 and report is None
     assert capsys.readouterr().err.startswith("codefill: error: ")
+
+
+def test_the_report_names_the_sandbox_and_unsafe_no_sandbox_is_explicit(fakes, tmp_path, sandbox):
+    rc, report = _eval(fakes["perfect"], tmp_path)
+    assert rc == 0 and report["settings"]["sandbox"]["sandbox"] == "bubblewrap"
+    rc, report = _eval(fakes["perfect"], tmp_path, "--unsafe-no-sandbox", name="unsafe.json")
+    assert rc == 0 and report["settings"]["sandbox"] == {**report["settings"]["sandbox"], "sandbox": "none",
+                                                         "isolated": False}
+    assert report["summary"]["pass_at_1"] == 1.0

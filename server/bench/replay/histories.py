@@ -18,18 +18,16 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import hashlib
 import json
-import os
 import random
-import shutil
-import subprocess
-import sys
 import tarfile
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+
+# the download/check/cache code is shared with `codefill eval fim`
+from model.evaluation.artifacts import Artifact, ArtifactError, fetch_artifact, write_tree
+from model.evaluation.artifacts import sha256_of as sha256_of
 
 HISTORIES_FILE = Path(__file__).with_name("histories.json")
 LANGUAGES = {".py": "python", ".js": "javascript", ".mjs": "javascript", ".cjs": "javascript",
@@ -38,7 +36,6 @@ DEFAULT_MAX_CHARS = 200
 DEFAULT_MIN_CHARS = 24  # non-blank characters a block needs to be worth typing
 MAX_LINE_CHARS = 200  # longer lines are minified or generated code, not typing
 MAX_FILE_BYTES = 512 * 1024
-DOWNLOAD_TIMEOUT_S = 300
 
 
 class HistoryError(RuntimeError):
@@ -100,54 +97,13 @@ def default_cache_dir() -> Path:
     return codefill_home() / "replay"
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def fetch(package: PackageHistory, release: Release, cache_dir: Path) -> Path:
     """The release's artifact in the cache, downloaded first if missing; checksum-verified."""
-    target = cache_dir / package.registry / release.file
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-            got = _download(package, release, Path(tmp))
-            if sha256_of(got) != release.sha256:
-                raise HistoryError(f"{package.name} {release.version}: the downloaded {got.name} has sha256 "
-                                   f"{sha256_of(got)}, not the pinned {release.sha256}")
-            os.replace(got, target)
-    elif sha256_of(target) != release.sha256:
-        raise HistoryError(f"{target} has sha256 {sha256_of(target)}, not the pinned {release.sha256} "
-                           "(delete it to download it again)")
-    return target
-
-
-def _download(package: PackageHistory, release: Release, into: Path) -> Path:
-    if package.registry == "pypi":
-        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
-               f"{package.name}=={release.version}", "--dest", str(into)]
-    elif package.registry == "npm":
-        npm = shutil.which("npm")
-        if npm is None:
-            raise HistoryError(f"{package.name} {release.version} comes from npm, and npm is not installed")
-        cmd = [npm, "pack", "--silent", f"{package.name}@{release.version}", "--pack-destination", str(into)]
-    else:
-        raise HistoryError(f"{package.name}: unknown registry {package.registry!r} (pypi or npm)")
+    artifact = Artifact(package.registry, package.name, release.version, release.file, release.sha256)
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=DOWNLOAD_TIMEOUT_S, cwd=into)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise HistoryError(f"could not download {package.name} {release.version} from {package.registry}: "
-                           f"{exc}") from exc
-    got = into / release.file
-    if done.returncode != 0 or not got.exists():
-        detail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-        raise HistoryError(f"could not download {package.name} {release.version} from {package.registry} "
-                           f"({' '.join(cmd[:3])} ... exited {done.returncode}): {' '.join(detail) or 'no output'}; "
-                           "the replay needs the network once, then reads its cache")
-    return got
+        return fetch_artifact(artifact, cache_dir)
+    except ArtifactError as exc:
+        raise HistoryError(str(exc)) from exc
 
 
 def read_sources(archive: Path) -> dict[str, str]:
@@ -169,23 +125,6 @@ def read_sources(archive: Path) -> dict[str, str]:
             if text is not None:
                 files[path] = text.replace("\r\n", "\n").replace("\r", "\n")
     return files
-
-
-def write_tree(files: Mapping[str, str], root: Path) -> Path:
-    """The files under `root` (built beside and renamed into place, so a tree that exists is whole)."""
-    if root.is_dir():
-        return root
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=root.name + ".", dir=root.parent))
-    for path, text in files.items():
-        target = tmp / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
-    try:
-        tmp.rename(root)
-    except OSError:  # another run built it meanwhile
-        shutil.rmtree(tmp, ignore_errors=True)
-    return root
 
 
 def sessions_between(old: Mapping[str, str], new: Mapping[str, str], source: str, *,
