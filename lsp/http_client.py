@@ -16,6 +16,7 @@ is how the server learns to abort the engine request.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -79,6 +80,7 @@ class FimClient:
     def __init__(self) -> None:
         self._http: httpx.AsyncClient | None = None
         self._models: dict[tuple[str, str | None], str] = {}  # (api root, key) -> model id
+        self._refused: dict[str, set[str]] = {}  # server URL -> newer `codefill` fields it refuses
 
     async def aclose(self) -> None:
         if self._http is not None:
@@ -130,10 +132,27 @@ class FimClient:
             body["codefill"] = {
                 "repo_name": ctx.repo_name,
                 "path": ctx.path,
+                "language": ctx.language,  # the server's syntax-aware post-processing parses with it
                 "files": [{"path": p, "content": c} for p, c in ctx.files],
                 "multiline": multiline,
+                # The server ends the generation there with the whole lines written: a partial
+                # answer in time beats a whole one after this client has given up on it.
+                "max_time_ms": max(1, settings.timeout_ms * 9 // 10),
             }
-        text = await self._stream(body, settings, cut, on_text)
+        refused = self._refused.setdefault(settings.url, set())
+        while True:
+            if "codefill" in body:
+                for name in refused:
+                    body["codefill"].pop(name, None)
+            try:
+                text = await self._stream(body, settings, cut, on_text)
+                break
+            except _RefusedField as exc:
+                # A server from before these fields refuses them (it still reads the
+                # language from `path`); the request goes again without the field.
+                log.info("%s does not take codefill.%s (an older codefill serve); sending without it",
+                         settings.url, exc.name)
+                refused.add(exc.name)
         return text.rstrip() if cut is not None else text
 
     async def _stream(self, body: dict[str, Any], settings: Settings, cut: RawCut | None,
@@ -142,7 +161,12 @@ class FimClient:
         url = f"{api_root(settings.url)}/completions"
         async with self._client().stream("POST", url, json=body, headers=_headers(settings)) as resp:
             if resp.status_code != 200:
-                detail = error_message((await resp.aread()).decode("utf-8", "replace"))
+                raw = (await resp.aread()).decode("utf-8", "replace")
+                if resp.status_code == 400:
+                    for name in OPTIONAL_FIELDS:
+                        if name in (body.get("codefill") or {}) and _refuses_field(raw, f"codefill.{name}"):
+                            raise _RefusedField(name)
+                detail = error_message(raw)
                 raise CompletionFailed.from_status(f"{url} answered {resp.status_code}: {detail}",
                                                    resp.status_code, settings.url)
             lines = resp.aiter_lines()
@@ -181,6 +205,28 @@ class FimClient:
         log.info("using model %r, the first that %s lists", model, root)
         self._models[cache_key] = model
         return model
+
+
+# `codefill` fields newer than the first servers: a server that refuses one still serves without it.
+OPTIONAL_FIELDS = ("language", "max_time_ms")
+
+
+class _RefusedField(Exception):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def _refuses_field(raw: str, name: str) -> bool:
+    """The OpenAI-shaped error body refuses the field `name` as unsupported."""
+    try:
+        err = json.loads(raw).get("error")
+    except (ValueError, AttributeError):
+        return False
+    if not isinstance(err, dict):
+        return False
+    message = str(err.get("message") or "")
+    return err.get("param") == name or ("unsupported field" in message and name in message)
 
 
 async def _drain(lines: AsyncIterator[str]) -> None:

@@ -12,7 +12,6 @@ from server import limits as _limits
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
-KEEP_ALIVE_S = 75
 
 
 def _add_serve(sub: argparse._SubParsersAction) -> None:
@@ -40,6 +39,10 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dtype", default="auto", help="weights dtype (auto, bfloat16, float16, float32)")
     p.add_argument("--default-temperature", type=float, default=0.0,
                    help="temperature when a request sets none (default 0: greedy, what editors expect)")
+    p.add_argument("--fim-max-time-ms", type=_non_negative, default=0,
+                   help="time budget of a FIM request that sets no codefill.max_time_ms: at it, generation "
+                        "ends with the whole lines written so far, finish_reason `time_limit` (default 0: "
+                        "none; codefill lsp sends its own, from its timeoutMs)")
     p.add_argument("--api-key", action="append", default=None,
                    help="require `Authorization: Bearer KEY` on every endpoint but /health (repeatable; also "
                         "env CODEFILL_API_KEY, comma-separated, and --api-key-file)")
@@ -49,6 +52,10 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     limits = p.add_argument_group("limits (0 turns a limit off)")
     limits.add_argument("--max-body-bytes", type=_non_negative, default=_limits.DEFAULT_MAX_BODY_BYTES,
                         help=f"largest request body; larger gets a 413 (default {_limits.DEFAULT_MAX_BODY_BYTES})")
+    limits.add_argument("--max-request-chars", type=_non_negative, default=_limits.DEFAULT_MAX_REQUEST_CHARS,
+                        help="most characters of text per request (prompt, suffix, files, messages together), "
+                             "checked before any tokenizing; more gets a 413 "
+                             f"(default {_limits.DEFAULT_MAX_REQUEST_CHARS})")
     limits.add_argument("--max-prompt-tokens", type=_non_negative, default=_limits.DEFAULT_MAX_PROMPT_TOKENS,
                         help="most prompt tokens per request; more gets a 400, except FIM prompts, which are "
                              "trimmed to it (default 0: the model's context window is the limit)")
@@ -63,12 +70,32 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
                         help="completion requests one API key (or, without keys, one client address) may have "
                              "in flight; more get a 429 with Retry-After "
                              f"(default {_limits.DEFAULT_MAX_CONCURRENT_PER_KEY})")
+    from server import connections as _conn
+
+    limits.add_argument("--header-timeout", type=_non_negative_float, default=_conn.DEFAULT_HEADER_TIMEOUT_S,
+                        metavar="SECONDS",
+                        help="a request's head (request line and headers) must arrive within this long; a slow or "
+                             "stalled client gets a 408 and is disconnected "
+                             f"(default {_conn.DEFAULT_HEADER_TIMEOUT_S:g})")
+    limits.add_argument("--body-timeout", type=_non_negative_float, default=_conn.DEFAULT_BODY_TIMEOUT_S,
+                        metavar="SECONDS",
+                        help="a request's whole body must arrive within this long after its head "
+                             f"(default {_conn.DEFAULT_BODY_TIMEOUT_S:g})")
+    limits.add_argument("--keep-alive-timeout", type=_positive_float, default=_conn.DEFAULT_KEEP_ALIVE_S,
+                        metavar="SECONDS",
+                        help="an idle keep-alive connection is closed after this long "
+                             f"(default {_conn.DEFAULT_KEEP_ALIVE_S:g}; longer than clients keep them)")
+    limits.add_argument("--max-connections-per-client", type=_non_negative,
+                        default=_conn.DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
+                        help="open connections one client address may have; more are answered 429 and closed "
+                             f"(default {_conn.DEFAULT_MAX_CONNECTIONS_PER_CLIENT}; behind a proxy, raise it or use 0)")
     p.add_argument("--restart-on-failure", action="store_true",
                    help="if the engine dies (e.g. the vLLM engine process), start a new one in the background "
                         "with backoff; /health says `restarting` meanwhile (default: stay unhealthy)")
     p.add_argument("--tensor-parallel-size", type=int, default=1, help="vLLM tensor parallelism (GPUs)")
     p.add_argument("--gpu-memory-utilization", type=float, default=None, help="vLLM GPU memory share")
     p.add_argument("--max-num-seqs", type=int, default=None, help="vLLM: most sequences in one batch")
+    _add_vllm_options(p)
     p.add_argument("--lora", action="append", default=None, metavar="NAME=DIR",
                    help="serve a LoRA adapter (a `codefill train` output or any peft LoRA folder) beside the "
                         "base model; clients pick it with `model: NAME` (repeatable)")
@@ -78,6 +105,34 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
                    help="vLLM: adapters used in one batch (default: all of them)")
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     p.set_defaults(func=_serve)
+
+
+def _add_vllm_options(p: argparse.ArgumentParser) -> None:
+    from model.engines import speculative as spec
+
+    g = p.add_argument_group("vLLM: speculative decoding and scale-out")
+    g.add_argument("--speculative", choices=spec.METHODS, default=spec.DEFAULT_METHOD,
+                   help="draft tokens for the model to check: ngram (prompt lookup: copies from the prompt), "
+                        "suffix (Arctic Inference), draft-model (--draft-model), or off; greedy output is the "
+                        f"same either way (default {spec.DEFAULT_METHOD})")
+    g.add_argument("--speculative-tokens", type=int, default=spec.DEFAULT_TOKENS, metavar="N",
+                   help=f"tokens drafted per step (default {spec.DEFAULT_TOKENS})")
+    g.add_argument("--prompt-lookup-min", type=int, default=spec.DEFAULT_LOOKUP_MIN, metavar="N",
+                   help=f"ngram: shortest n-gram matched in the prompt (default {spec.DEFAULT_LOOKUP_MIN})")
+    g.add_argument("--prompt-lookup-max", type=int, default=spec.DEFAULT_LOOKUP_MAX, metavar="N",
+                   help=f"ngram: longest n-gram matched in the prompt (default {spec.DEFAULT_LOOKUP_MAX})")
+    g.add_argument("--draft-model", default=None, metavar="PATH",
+                   help="draft-model: a small model with the served model's tokenizer")
+    g.add_argument("--pipeline-parallel-size", type=int, default=None, help="vLLM pipeline parallelism (nodes)")
+    g.add_argument("--data-parallel-size", type=int, default=None, help="vLLM data parallelism (replicas)")
+    g.add_argument("--distributed-executor-backend", choices=("mp", "ray", "uni", "external_launcher"),
+                   default=None, help="vLLM: how workers run (ray for a Ray cluster across machines)")
+    g.add_argument("--engine-arg", action="append", default=None, metavar="KEY=VALUE",
+                   help="any vLLM engine argument (AsyncEngineArgs field, e.g. kv_cache_dtype=fp8 or "
+                        "'compilation_config={\"level\": 3}'); VALUE is read as JSON when it parses, else as "
+                        "text; repeatable, applied after everything else")
+    g.add_argument("--engine-args-file", default=None, metavar="FILE",
+                   help="vLLM engine arguments from a YAML or JSON mapping (before --engine-arg)")
 
 
 def _add_prepare(sub: argparse._SubParsersAction) -> None:
@@ -117,6 +172,23 @@ def _add_lsp(sub: argparse._SubParsersAction) -> None:
     add_lsp_parser(sub)
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected 0 (no limit) or more, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _non_negative_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("expected more than 0 seconds")
+    return value
+
+
 def _non_negative(text: str) -> int:
     try:
         value = int(text)
@@ -136,10 +208,22 @@ def _api_keys(args: argparse.Namespace) -> tuple[str, ...]:
 def _limits_from(args: argparse.Namespace) -> _limits.Limits:
     return _limits.Limits(
         max_body_bytes=args.max_body_bytes,
+        max_request_chars=args.max_request_chars,
         max_prompt_tokens=args.max_prompt_tokens,
         max_tokens=args.max_tokens_limit,
         max_n=args.max_n,
         max_concurrent_per_key=args.max_concurrent_per_key,
+    )
+
+
+def _connection_limits_from(args: argparse.Namespace):
+    from server.connections import ConnectionLimits
+
+    return ConnectionLimits(
+        header_timeout_s=args.header_timeout,
+        body_timeout_s=args.body_timeout,
+        keep_alive_s=args.keep_alive_timeout,
+        max_per_client=args.max_connections_per_client,
     )
 
 
@@ -149,6 +233,7 @@ def _serve(args: argparse.Namespace) -> int:
     from model.engines import create_engine
     from model.resolve import resolve_model
     from server.app import build_app
+    from server.connections import guarded_protocol
     from server.state import ServerConfig, ServingState
 
     log = logging.getLogger("codefill")
@@ -162,6 +247,8 @@ def _serve(args: argparse.Namespace) -> int:
             tensor_parallel_size=args.tensor_parallel_size,
             gpu_memory_utilization=args.gpu_memory_utilization,
             max_num_seqs=args.max_num_seqs,
+            speculative=_speculative(args),
+            extra_engine_args=_engine_args(args),
         )
     loras = _loras(args, resolved.path_or_id, served)
     if loras:
@@ -179,6 +266,7 @@ def _serve(args: argparse.Namespace) -> int:
         fim_template=args.fim_template,
         fim_fallback=args.fim_fallback,
         default_temperature=args.default_temperature,
+        fim_max_time_ms=args.fim_max_time_ms,
         api_keys=api_keys,
         limits=_limits_from(args),
         restart_on_failure=args.restart_on_failure,
@@ -188,19 +276,42 @@ def _serve(args: argparse.Namespace) -> int:
         from model.templates.fim import get_fim_template
 
         get_fim_template(args.fim_template)  # fail now, not at the first request
-    app = build_app(ServingState(config, engine, engine_factory=new_engine))
+    state = ServingState(config, engine, engine_factory=new_engine)
+    app = build_app(state)
     # The count, never the keys.
     log.info("API keys: %s", f"{len(api_keys)} configured; every endpoint but /health needs one"
              if api_keys else "none (the API is open; see --api-key-file)")
     log.info("listening on http://%s:%d (engine %s)", args.host, args.port, engine.name)
+    connection_limits = _connection_limits_from(args)
     uvicorn.run(
         app, host=args.host, port=args.port, log_level=args.log_level, access_log=False,
-        # Longer than clients keep idle connections (httpx: 5 s, same as uvicorn's default), so the
-        # client always drops an idle connection first: with equal timeouts a request sent just as
-        # the server closes it fails with a connection reset (seen once in 300 HumanEval requests).
-        timeout_keep_alive=KEEP_ALIVE_S,
+        # uvicorn's protocol, plus header/body read timeouts and a per-client connection cap.
+        http=guarded_protocol(connection_limits, state.metrics),
+        timeout_keep_alive=connection_limits.keep_alive_s,
     )
     return 0
+
+
+def _speculative(args: argparse.Namespace):
+    from model.engines.speculative import Speculative, SpeculativeError
+
+    try:
+        return Speculative(args.speculative, args.speculative_tokens, args.prompt_lookup_min,
+                           args.prompt_lookup_max, args.draft_model)
+    except SpeculativeError as exc:
+        raise SystemExit(f"codefill serve: error: {exc}") from None
+
+
+def _engine_args(args: argparse.Namespace) -> dict:
+    from model.engines.engine_args import EngineArgsError, engine_args
+
+    try:
+        return engine_args(file=args.engine_args_file, pairs=args.engine_arg or (),
+                           pipeline_parallel_size=args.pipeline_parallel_size,
+                           data_parallel_size=args.data_parallel_size,
+                           distributed_executor_backend=args.distributed_executor_backend)
+    except EngineArgsError as exc:
+        raise SystemExit(f"codefill serve: error: {exc}") from None
 
 
 def _loras(args: argparse.Namespace, model_path: str, served: str) -> list:

@@ -28,6 +28,10 @@ class ChoiceEvent:
     completion_tokens: int
 
 
+# The finish_reason of a choice that its time budget (`codefill.max_time_ms`) ended.
+TIME_LIMIT = "time_limit"
+
+
 class TextFilter:
     """Post-processing as seen by a choice stream: feed deltas, flush at the end."""
 
@@ -36,6 +40,13 @@ class TextFilter:
 
     def finish(self) -> str:
         return ""
+
+    def finish_early(self) -> str:
+        """What is left to emit when the time budget ends the generation mid-way."""
+        return self.finish()
+
+    def may_end_early(self) -> None:
+        """The generation has a time budget: emit only what finish_early would keep."""
 
 
 async def choice_stream(
@@ -46,14 +57,30 @@ async def choice_stream(
     request_id: str,
     text_filter: TextFilter,
     metrics: Metrics,
+    deadline: float | None = None,
 ) -> AsyncIterator[ChoiceEvent]:
+    """`deadline` (the event loop's clock): the time budget; then the generation ends
+    with what the filter holds complete, `finish_reason` TIME_LIMIT."""
     finished = False
     prompt_tokens = len(prompt_ids)
     completion_tokens = 0
     cached_tokens = 0
+    if deadline is not None:
+        text_filter.may_end_early()
     gen = engine.generate(prompt_ids, options, request_id)
     try:
-        async for delta in gen:
+        while True:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    delta = await anext(gen)
+            except StopAsyncIteration:
+                break
+            except TimeoutError:
+                await engine.abort(request_id)
+                metrics.aborted.labels("time_budget").inc()
+                finished = True
+                yield ChoiceEvent(index, text_filter.finish_early(), TIME_LIMIT, prompt_tokens, completion_tokens)
+                return
             completion_tokens = delta.completion_tokens
             prompt_tokens = delta.prompt_tokens
             if delta.cached_tokens is not None:

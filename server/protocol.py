@@ -10,13 +10,30 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from model.postprocess.options import RULES
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: no coercion, as OpenAI's API refuses `max_tokens: true`, `stream: "yes"`, `n: "2"`
+    # (an int is still a float, for temperature and top_p).
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def _integral(value: Any) -> Any:
+    # JSON Schema's integer, as /openapi.json promises: 4.0 is 4 (schema-driven clients and
+    # fuzzers send it); 4.5, true and "4" are no integers.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_integral)]
+# The bound inside the annotation, so that the schema says `minimum` (not pydantic's `ge`).
+PositiveInt = Annotated[int, Field(ge=1), BeforeValidator(_integral)]
 
 
 class StreamOptions(_Strict):
@@ -32,8 +49,24 @@ class CodefillOptions(_Strict):
     """The `codefill` extension field (with the openai client: `extra_body={"codefill": {...}}`)."""
 
     postprocess: bool = Field(True, description="Apply FIM post-processing rules.")
+    rules: dict[str, bool] = Field(
+        default_factory=dict,
+        description="Switch single post-processing rules on (true, the default) or off (false), by name: "
+        + ", ".join(RULES) + ". An unknown name is a 400.",
+    )
+    language: str | None = Field(
+        None,
+        description="Language of the file (a tree-sitter grammar name such as `python`, or an editor's "
+        "language id such as `typescriptreact`); without it, `path`'s extension. Enables the syntax rule.",
+    )
     multiline: bool | None = Field(
         None, description="Force multi-line (true) or single-line (false); null decides from the code."
+    )
+    max_time_ms: Annotated[int, Field(ge=0, le=600_000), BeforeValidator(_integral)] | None = Field(
+        None,
+        description="Time budget from the request's arrival: generation ends there with what is complete "
+        "(whole lines for a multi-line completion) and `finish_reason` is `time_limit`. 0: no budget; "
+        "null: the server's --fim-max-time-ms.",
     )
     repo_name: str | None = Field(None, description="Repository name for repo-level FIM prompts.")
     path: str | None = Field(None, description="Path of the file being edited.")
@@ -53,20 +86,20 @@ UNSUPPORTED_COMPLETION_FIELDS: dict[str, Any] = {
 
 class CompletionRequest(_Strict):
     model: str
-    prompt: str | list[str] | list[int] | list[list[int]]
+    prompt: str | list[str] | list[Int] | list[list[Int]]
     suffix: str | None = None
-    max_tokens: int | None = Field(16, ge=1)
+    max_tokens: PositiveInt | None = 16
     temperature: float | None = Field(None, ge=0.0, le=2.0)
     top_p: float | None = Field(None, gt=0.0, le=1.0)
-    n: int = Field(1, ge=1)  # the upper bound is --max-n (server/limits.py)
+    n: PositiveInt = 1  # the upper bound is --max-n (server/limits.py)
     stop: str | list[str] | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
-    seed: int | None = None  # any integer; folded into the range engines take (generation.choice_seed)
+    seed: Int | None = None  # any integer; folded into the range engines take (generation.choice_seed)
     user: str | None = None
     echo: bool | None = False
-    logprobs: int | None = None
-    best_of: int | None = None
+    logprobs: Int | None = None
+    best_of: Int | None = None
     logit_bias: dict[str, float] | None = None
     presence_penalty: float | None = 0.0
     frequency_penalty: float | None = 0.0
@@ -94,18 +127,18 @@ UNSUPPORTED_CHAT_FIELDS: dict[str, Any] = {
 class ChatCompletionRequest(_Strict):
     model: str
     messages: list[ChatMessage] = Field(min_length=1)
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
+    max_tokens: PositiveInt | None = None
+    max_completion_tokens: PositiveInt | None = None
     temperature: float | None = Field(None, ge=0.0, le=2.0)
     top_p: float | None = Field(None, gt=0.0, le=1.0)
-    n: int = Field(1, ge=1)  # the upper bound is --max-n (server/limits.py)
+    n: PositiveInt = 1  # the upper bound is --max-n (server/limits.py)
     stop: str | list[str] | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
-    seed: int | None = None  # any integer; folded into the range engines take (generation.choice_seed)
+    seed: Int | None = None  # any integer; folded into the range engines take (generation.choice_seed)
     user: str | None = None
     logprobs: bool | None = False
-    top_logprobs: int | None = None
+    top_logprobs: Int | None = None
     logit_bias: dict[str, float] | None = None
     presence_penalty: float | None = 0.0
     frequency_penalty: float | None = 0.0

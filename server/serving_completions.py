@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -9,7 +10,16 @@ from fastapi.responses import StreamingResponse
 
 from model.engines import SamplingOptions
 from model.fit import PromptTooLong, fit_fim, fit_tokens
-from model.postprocess import PostprocessOptions, StreamingPostprocessor, postprocess
+from model.postprocess import (
+    PostprocessOptions,
+    StreamingPostprocessor,
+    UnknownRule,
+    check_rules,
+    grammar_name,
+    postprocess,
+)
+from model.templates.chat import encode_chat
+from model.templates.encoding import encode_raw
 from model.templates.fim import RepoFile
 from model.templates.instruct_fallback import build_fill_messages, extract_fill
 from server.errors import APIError
@@ -35,6 +45,7 @@ from server.protocol import (
 )
 from server.sse import DONE, sse, sse_error, stream_with_first
 from server.state import ServingState
+from server.validation import request_chars
 
 ENDPOINT = "completions"
 DEFAULT_MAX_TOKENS = 16  # OpenAI's, for /v1/completions
@@ -49,6 +60,12 @@ class _PostprocessFilter(TextFilter):
 
     def finish(self) -> str:
         return self._p.finish()
+
+    def finish_early(self) -> str:
+        return self._p.finish_early()
+
+    def may_end_early(self) -> None:
+        self._p.whole_lines = True
 
 
 class _FillFromChatFilter(TextFilter):
@@ -81,6 +98,7 @@ class CompletionsService:
         self.state = state
 
     async def create(self, req: CompletionRequest) -> CompletionResponse | StreamingResponse:
+        arrived = asyncio.get_running_loop().time()
         state = self.state
         lora = state.check_model(req.model)
         engine = state.require_ready()
@@ -94,9 +112,11 @@ class CompletionsService:
         limits.check_n(req.n, len(prompts))
         stops = stop_list(req.stop)
         max_tokens = asked or limits.clamp_max_tokens(DEFAULT_MAX_TOKENS)
-        jobs = [self._prepare(p, req, max_tokens) for p in prompts]
+        # Off the event loop: tokenizing and fitting a long prompt takes seconds.
+        jobs = await state.prepare(self._prepare_all, prompts, req, max_tokens, chars=request_chars(req))
 
         temperature = req.temperature if req.temperature is not None else state.config.default_temperature
+        deadline = self._deadline(req, arrived)
         request_id = new_id("cmpl")
         timer = FirstTokenTimer(state.metrics, ENDPOINT)
         streams = []
@@ -115,7 +135,7 @@ class CompletionsService:
                 streams.append(
                     choice_stream(
                         engine, index, job.prompt_ids, options, f"{request_id}-{index}",
-                        job.make_filter(), state.metrics,
+                        job.make_filter(), state.metrics, deadline,
                     )
                 )
         events = merge_streams(streams)
@@ -130,7 +150,16 @@ class CompletionsService:
             )
         return await self._collect(request_id, req.model, events, len(jobs) * req.n, timer, prompt_tokens)
 
+    def _deadline(self, req: CompletionRequest, arrived: float) -> float | None:
+        """The end of the request's time budget, on the event loop's clock (None: none)."""
+        asked = req.codefill.max_time_ms if req.codefill is not None else None
+        budget_ms = asked if asked is not None else (self.state.config.fim_max_time_ms if req.suffix is not None else 0)
+        return arrived + budget_ms / 1000 if budget_ms else None
+
     # --- preparing prompts ------------------------------------------------
+
+    def _prepare_all(self, prompts: list[str | list[int]], req: CompletionRequest, max_tokens: int) -> list[_Job]:
+        return [self._prepare(p, req, max_tokens) for p in prompts]
 
     def _prepare(self, prompt: str | list[int], req: CompletionRequest, max_tokens: int) -> _Job:
         state = self.state
@@ -138,10 +167,10 @@ class CompletionsService:
         max_len = state.engine.info.max_model_len
         limits = state.config.limits
         ext = req.codefill or CodefillOptions()
-        post = PostprocessOptions(enabled=ext.postprocess, multiline=ext.multiline)
+        post = postprocess_options(ext)
 
         if req.suffix is None:
-            ids = list(prompt) if isinstance(prompt, list) else tok(prompt).input_ids
+            ids = list(prompt) if isinstance(prompt, list) else encode_raw(tok, prompt)
             _check_token_ids(ids, tok)
             limits.check_prompt_tokens(len(ids))
             try:
@@ -183,8 +212,8 @@ class CompletionsService:
                 param="suffix",
             )
         tok = state.engine.tokenizer
-        text = tok.apply_chat_template(build_fill_messages(prefix, suffix), tokenize=False, add_generation_prompt=True)
-        ids = tok(text, add_special_tokens=False).input_ids
+        # The code is a message's content: text, never control tokens.
+        ids = encode_chat(tok, build_fill_messages(prefix, suffix), add_generation_prompt=True)
         state.config.limits.check_prompt_tokens(len(ids))
         try:
             fit_tokens(ids, max_tokens, state.engine.info.max_model_len)
@@ -255,6 +284,20 @@ class CompletionsService:
         finally:
             timer.done()
         yield DONE
+
+
+def postprocess_options(ext: CodefillOptions) -> PostprocessOptions:
+    """The post-processing a request asks for in its `codefill` field."""
+    try:
+        check_rules(ext.rules)
+    except UnknownRule as exc:
+        raise APIError(400, f"codefill.rules: {exc}", code="invalid_request", param="codefill.rules") from exc
+    return PostprocessOptions(
+        enabled=ext.postprocess,
+        multiline=ext.multiline,
+        disabled_rules=frozenset(name for name, on in ext.rules.items() if not on),
+        language=grammar_name(ext.language, ext.path),
+    )
 
 
 def _prompts(prompt: Any) -> list[str | list[int]]:

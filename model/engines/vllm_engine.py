@@ -34,6 +34,7 @@ from model.engines.base import (
     SamplingOptions,
 )
 from model.engines.lora import IDENTITY_LORA_NAME, LoraAdapter, max_lora_rank, write_identity_adapter
+from model.engines.speculative import Speculative
 from model.engines.vllm_env import apply_vllm_env_defaults, cpu_engine_defaults, has_nvidia_gpu
 
 log = logging.getLogger("codefill.engine.vllm")
@@ -56,6 +57,7 @@ class VllmEngine(Engine):
         gpu_memory_utilization: float | None = None,
         tensor_parallel_size: int = 1,
         max_num_seqs: int | None = None,
+        speculative: Speculative | None = None,
         extra_engine_args: dict[str, Any] | None = None,
         loras: Sequence[LoraAdapter] = (),
         max_lora_rank: int | None = None,
@@ -68,6 +70,7 @@ class VllmEngine(Engine):
         self._gpu_mem = gpu_memory_utilization
         self._tp = tensor_parallel_size
         self._max_num_seqs = max_num_seqs
+        self._speculative = speculative
         self._extra = dict(extra_engine_args or {})
         self._loras = {a.name: a for a in loras}
         self._max_lora_rank = max_lora_rank
@@ -79,6 +82,10 @@ class VllmEngine(Engine):
         self._tokenizer: Any = None
         self._info: EngineInfo | None = None
         self._in_flight: set[str] = set()
+        # Requests that failed because the engine died: vLLM's own monitor may fail them (and so
+        # take them out of _in_flight) before the watchdog sees the death, and the log line must
+        # still count them.
+        self._failed_by_death: set[str] = set()
         self._watchdog: asyncio.Task | None = None
         self._death_reported = False
 
@@ -94,13 +101,9 @@ class VllmEngine(Engine):
             raise EngineError("engine not started")
         return self._info
 
-    async def start(self) -> None:
-        apply_vllm_env_defaults()
-        from transformers import AutoTokenizer
-        from vllm.engine.arg_utils import AsyncEngineArgs
-        from vllm.v1.engine.async_llm import AsyncLLM
-
-        stat_loggers, disable_log_stats = _prometheus_only_stat_loggers()
+    def engine_kwargs(self, *, disable_log_stats: bool = True) -> dict[str, Any]:
+        """vLLM's AsyncEngineArgs as this engine builds them: ours, the CPU build's defaults, then
+        what the user passed through (--engine-arg), which wins."""
         kwargs: dict[str, Any] = dict(
             model=self._model_path,
             dtype=self._dtype,
@@ -116,9 +119,22 @@ class VllmEngine(Engine):
             kwargs["gpu_memory_utilization"] = self._gpu_mem
         if self._max_num_seqs is not None:
             kwargs["max_num_seqs"] = self._max_num_seqs
+        speculative = self._speculative.engine_config() if self._speculative is not None else None
+        if speculative is not None:
+            kwargs["speculative_config"] = speculative
         kwargs.update(cpu_engine_defaults(self._dtype))
         kwargs.update(self._lora_engine_args())
         kwargs.update(self._extra)
+        return kwargs
+
+    async def start(self) -> None:
+        apply_vllm_env_defaults()
+        from transformers import AutoTokenizer
+        from vllm.engine.arg_utils import AsyncEngineArgs
+        from vllm.v1.engine.async_llm import AsyncLLM
+
+        stat_loggers, disable_log_stats = _prometheus_only_stat_loggers()
+        kwargs = self.engine_kwargs(disable_log_stats=disable_log_stats)
         args = AsyncEngineArgs(**kwargs)
         # Building the engine blocks for seconds to minutes (the engine core loads the
         # weights); in a thread, so the server keeps answering /health meanwhile, also
@@ -135,10 +151,11 @@ class VllmEngine(Engine):
             engine=self.name,
             details={"dtype": str(self._llm.model_config.dtype),
                      "enforce_eager": bool(kwargs.get("enforce_eager", False)),
+                     "speculative": self._speculative.describe() if self._speculative is not None else "off",
                      "loras": sorted(self._loras)},
         )
-        log.info("vLLM engine ready: %s (max_model_len=%d, dtype=%s)", self._model_path, max_len,
-                 self._llm.model_config.dtype)
+        log.info("vLLM engine ready: %s (max_model_len=%d, dtype=%s, speculative decoding %s)", self._model_path,
+                 max_len, self._llm.model_config.dtype, self._info.details["speculative"])
         self._watchdog = asyncio.create_task(self._watch(), name="codefill-vllm-watchdog")
 
     def _lora_engine_args(self) -> dict[str, Any]:
@@ -205,7 +222,8 @@ class VllmEngine(Engine):
         if self._death_reported:
             return
         self._death_reported = True
-        log.error("the vLLM engine core process has died; %d request(s) in flight fail", len(self._in_flight))
+        failing = self._in_flight | self._failed_by_death
+        log.error("the vLLM engine core process has died; %d request(s) in flight fail", len(failing))
         processor = getattr(self._llm, "output_processor", None)
         if processor is None:
             return
@@ -287,6 +305,7 @@ class VllmEngine(Engine):
             raise
         except Exception as exc:  # noqa: BLE001 - mapped onto our two error kinds
             if self._llm is None or self._llm.errored:
+                self._failed_by_death.add(request_id)
                 raise EngineError(f"the vLLM engine process has failed: {exc}") from exc
             if _is_validation_error(exc):
                 raise EngineRequestError(str(exc)) from exc

@@ -26,3 +26,44 @@ def test_raw_cut_multi_line_stops_at_the_family_end_tokens():
     assert cut.cut("x<|endoftext|>") == ("x", True)
     starcoder = RawCut("starcoder", multiline=True)
     assert starcoder.cut("x = 1<file_sep>") == ("x = 1", True)
+
+
+# --- a server from before `codefill.language` ---------------------------------
+
+async def test_a_server_that_refuses_newer_codefill_fields_gets_the_request_again_without_them():
+    """An older `codefill serve` (its protocol forbids unknown fields) answers 400 naming
+    them; the completion still comes, and later requests leave them out."""
+    import json
+
+    import httpx
+
+    from lsp.context.completion_context import CompletionContext
+    from lsp.http_client import FimClient
+    from lsp.settings import Settings
+
+    bodies: list[dict] = []
+
+    def older_server(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        bodies.append(body)
+        newer = sorted(f"codefill.{name}" for name in ("language", "max_time_ms") if name in body["codefill"])
+        if newer:
+            return httpx.Response(400, json={"error": {
+                "message": "unsupported field(s): " + ", ".join(newer), "type": "invalid_request_error",
+                "param": newer[0], "code": "invalid_request"}})
+        chunk = {"choices": [{"index": 0, "text": "return a + b", "finish_reason": "stop"}]}
+        return httpx.Response(200, text=f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n",
+                              headers={"content-type": "text/event-stream"})
+
+    ctx = CompletionContext(prefix="def add(a, b):\n    ", suffix="\n", path="m.py", repo_name="r", files=(),
+                            language="python", line_prefix="    ", line_suffix="", multiline=None, key="k",
+                            build_ms=0.0)
+    client = FimClient()
+    client._http = httpx.AsyncClient(transport=httpx.MockTransport(older_server))
+    settings = Settings(url="http://older:8000", model="m")
+    assert await client.complete(ctx, multiline=None, settings=settings) == "return a + b"
+    assert await client.complete(ctx, multiline=None, settings=settings) == "return a + b"
+    assert [sorted(set(b["codefill"]) & {"language", "max_time_ms"}) for b in bodies] == [
+        ["language", "max_time_ms"], ["max_time_ms"], [], []]
+    assert bodies[0]["codefill"]["max_time_ms"] == settings.timeout_ms * 9 // 10
+    await client.aclose()
