@@ -344,10 +344,12 @@ async def run_eval(args: argparse.Namespace, command: str) -> dict[str, Any]:
     from tqdm import tqdm
 
     from model.evaluation.clients import complete_fim, complete_raw_fim, first_model, list_models
-    from model.evaluation.fim import FimCase, FimProgress, FimRecord, evaluate_fim, grammar_for, summarize
+    from model.evaluation.fim import FimCase, FimProgress, FimRecord, evaluate_fim, summarize
     from model.evaluation.infill import Fill
     from model.postprocess import postprocess
     from model.templates.fim import get_fim_template
+    from server.protocol import CodefillOptions
+    from server.serving_completions import postprocess_options
 
     if args.max_tokens is not None and args.max_tokens <= 0:
         raise ValueError("--max-tokens must be positive")
@@ -394,17 +396,15 @@ async def run_eval(args: argparse.Namespace, command: str) -> dict[str, Any]:
                     source = await off_fill(case)
                     if source.error is not None:
                         raise RuntimeError(f"postprocess-off failed: {source.error}")
-                    text = postprocess(source.text, case.prefix, case.suffix, offline_options(v, case, args))
+                    # The options the server would read from this variant's request, by its own code.
+                    options = postprocess_options(CodefillOptions(**request_codefill(v, case, args)))
+                    text = postprocess(source.text, case.prefix, case.suffix, options)
                     return Fill(text=text, raw_text=source.text, finish_reason=source.finish_reason)
 
                 return fill_offline
 
             async def fill_suffix(case: FimCase) -> Fill:
-                codefill = dict(v.codefill)
-                if args.send_language == "on":
-                    codefill["language"] = grammar_for(case.language, case.path)
-                if args.multiline == "hint":
-                    codefill["multiline"] = case.layout == "block"
+                codefill = request_codefill(v, case, args)
                 r = await complete_fim(url, models[url], case.prefix, case.suffix, max_tokens_for(args, case.layout),
                                        api_key=args.api_key, codefill=codefill or None, extra=extra, client=client,
                                        timeout=args.request_timeout)
@@ -476,16 +476,16 @@ def _once_per_case(fill: Any) -> Any:
     return shared
 
 
-def offline_options(v: Variant, case: Any, args: argparse.Namespace) -> Any:
-    """The post-processing options codefill serve would take from this variant's request."""
+def request_codefill(v: Variant, case: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """The `codefill` object of this variant's request for this case."""
     from model.evaluation.fim import grammar_for
-    from model.postprocess import PostprocessOptions, grammar_name
 
-    rules = v.codefill.get("rules") or {}
-    language = grammar_for(case.language, case.path) if args.send_language == "on" else None
-    return PostprocessOptions(multiline=(case.layout == "block") if args.multiline == "hint" else None,
-                              disabled_rules=frozenset(name for name, on in rules.items() if not on),
-                              language=grammar_name(language, None))
+    codefill = dict(v.codefill)
+    if args.send_language == "on":
+        codefill["language"] = grammar_for(case.language, case.path)
+    if args.multiline == "hint":
+        codefill["multiline"] = case.layout == "block"
+    return codefill
 
 
 # --- reports ---------------------------------------------------------------------------
