@@ -70,12 +70,15 @@ async def choice_stream(
     gen = engine.generate(prompt_ids, options, request_id)
     try:
         while True:
+            budget = asyncio.timeout_at(deadline)
             try:
-                async with asyncio.timeout_at(deadline):
+                async with budget:
                     delta = await anext(gen)
             except StopAsyncIteration:
                 break
             except TimeoutError:
+                if not budget.expired():
+                    raise  # the engine's own, not the budget's
                 await engine.abort(request_id)
                 metrics.aborted.labels("time_budget").inc()
                 finished = True
