@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from server.auth import OPEN_PATHS, match_key
 from server.cancellation import with_cancellation
 from server.engine_supervisor import EngineSupervisor
-from server.errors import APIError, error_response, error_responses, install_error_handlers
+from server.errors import CONNECTION_ERRORS, APIError, error_response, error_responses, install_error_handlers
 from server.limits import ClientGone, InFlight, read_body, replay
 from server.openapi_schema import install_openapi
 from server.protocol import ChatCompletionRequest, CompletionRequest, ModelCard, ModelList
@@ -33,8 +33,9 @@ _ENDPOINT_LABELS = {
 # so an editor listing models while its completions run is never refused.
 _GENERATION_PATHS = frozenset({"/v1/completions", "/v1/chat/completions"})
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-# What each route may answer besides success, for /openapi.json (401 only matters with keys set).
-_GENERATION_ERRORS = error_responses(400, 401, 404, 413, 429, 503)
+# What each route may answer besides success, for /openapi.json (401 only matters with keys set;
+# 408 and 429 come from the connection limits, for any route).
+_GENERATION_ERRORS = error_responses(400, 401, 404, 408, 413, 429, 503)
 
 
 def build_app(state: ServingState, *, start_engine: bool = True) -> FastAPI:
@@ -72,13 +73,13 @@ def build_app(state: ServingState, *, start_engine: bool = True) -> FastAPI:
         check_request_text(body, state.config.limits)
         return await chat.create(body)
 
-    @app.get("/v1/models", responses=error_responses(401))
+    @app.get("/v1/models", responses=error_responses(401, *CONNECTION_ERRORS))
     async def list_models() -> ModelList:
         max_len = state.engine.info.max_model_len if state.ready else None
         created = int(time.time())
         return ModelList(data=[model_card(name, created, max_len) for name in state.model_names])
 
-    @app.get("/v1/models/{model_id:path}", responses=error_responses(401, 404))
+    @app.get("/v1/models/{model_id:path}", responses=error_responses(401, 404, *CONNECTION_ERRORS))
     async def get_model(model_id: str) -> ModelCard:
         state.check_model(model_id)
         max_len = state.engine.info.max_model_len if state.ready else None
@@ -91,12 +92,13 @@ def build_app(state: ServingState, *, start_engine: bool = True) -> FastAPI:
                              max_model_len=max_len)
         return ModelCard(id=name, created=created, root=state.config.model_path, max_model_len=max_len)
 
-    @app.get("/health", responses={503: {"description": "loading, failed, restarting or unhealthy"}})
+    @app.get("/health", responses={**error_responses(*CONNECTION_ERRORS),
+                                   503: {"description": "loading, failed, restarting or unhealthy"}})
     async def health() -> JSONResponse:
         status, body = state.health()
         return JSONResponse(body, status_code=status)
 
-    @app.get("/metrics", responses=error_responses(401))
+    @app.get("/metrics", responses=error_responses(401, *CONNECTION_ERRORS))
     async def prometheus_metrics() -> Response:
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 

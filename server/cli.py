@@ -56,6 +56,10 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
                         help="most characters of text per request (prompt, suffix, files, messages together), "
                              "checked before any tokenizing; more gets a 413 "
                              f"(default {_limits.DEFAULT_MAX_REQUEST_CHARS})")
+    limits.add_argument("--max-queued-prompts", type=_non_negative, default=_limits.DEFAULT_MAX_QUEUED_PROMPTS,
+                        help="most requests waiting for a prompt-building (tokenizing) thread, in each of the two "
+                             "lanes (requests up to 100k characters, larger ones); more get a 503 with Retry-After "
+                             f"(default {_limits.DEFAULT_MAX_QUEUED_PROMPTS})")
     limits.add_argument("--max-prompt-tokens", type=_non_negative, default=_limits.DEFAULT_MAX_PROMPT_TOKENS,
                         help="most prompt tokens per request; more gets a 400, except FIM prompts, which are "
                              "trimmed to it (default 0: the model's context window is the limit)")
@@ -209,6 +213,7 @@ def _limits_from(args: argparse.Namespace) -> _limits.Limits:
     return _limits.Limits(
         max_body_bytes=args.max_body_bytes,
         max_request_chars=args.max_request_chars,
+        max_queued_prompts=args.max_queued_prompts,
         max_prompt_tokens=args.max_prompt_tokens,
         max_tokens=args.max_tokens_limit,
         max_n=args.max_n,

@@ -24,6 +24,7 @@ _TYPES = {
     403: "permission_error",
     404: "not_found_error",
     405: "invalid_request_error",
+    408: "invalid_request_error",
     413: "invalid_request_error",
     422: "invalid_request_error",
     429: "rate_limit_error",
@@ -45,17 +46,29 @@ class ErrorResponse(BaseModel):
     error: ErrorObject
 
 
+_RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "integer"}}}
+
 # The error statuses the API answers with, for the OpenAPI schema.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "malformed body, unsupported field, text that is not valid "
           "Unicode (a lone surrogate), or over a limit"},
     401: {"model": ErrorResponse, "description": "missing or invalid API key (when keys are set)"},
     404: {"model": ErrorResponse, "description": "unknown model"},
+    408: {"model": ErrorResponse, "description": "the request head did not arrive within --header-timeout, or its "
+          "body within --body-timeout; the connection is closed"},
     413: {"model": ErrorResponse, "description": "request body over --max-body-bytes, or its text over "
           "--max-request-chars"},
-    429: {"model": ErrorResponse, "description": "too many requests in flight for this key or client"},
-    503: {"model": ErrorResponse, "description": "the engine is loading, restarting or has failed"},
+    429: {"model": ErrorResponse, "headers": _RETRY_AFTER,
+          "description": "too many requests in flight for this key or client (--max-concurrent-per-key, "
+          "completion endpoints only), or too many connections open from this client address "
+          "(--max-connections-per-client; the connection is closed)"},
+    503: {"model": ErrorResponse, "headers": _RETRY_AFTER,
+          "description": "the engine is loading, restarting or has failed, or the server is busy: too many "
+          "prompts waiting to be tokenized (--max-queued-prompts)"},
 }
+# What any request may meet before a route sees it (server/connections.py): a head or body
+# too slow to arrive (408), or one connection too many from its address (429).
+CONNECTION_ERRORS = (408, 429)
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -20,14 +20,30 @@ model-written code (`model.sandbox`: bubblewrap, no network, read-only system,
 uid 65534, limits; without bubblewrap the command refuses unless
 `--unsafe-no-sandbox`): pass@1 with one greedy sample, plus exact match. A program
 passes when it exits 0 after its last statement (an early `exit(0)` fails).
+
+`--oracle` adds a second system to the same run, the best-line oracle: the
+model's raw text of each case (default: the same request again with
+`"codefill": {"multiline": <mode is multi-line>, "postprocess": false}`; with
+`--raw-fim-template`: the raw request's own text, cut at the template's
+control/stop tokens, no second request) is cut at line boundaries, its first 1
+line, first 2 lines, ..., then the whole text, and each cut runs with the
+case's tests in turn (in the same sandbox, within `--exec-workers`); the
+oracle's answer is the first cut that passes, else the whole text (failing;
+an empty or whitespace-only text fails). It reports pass@1, exact match and
+the mean lines of its cuts beside the server's, an upper bound of what
+cutting the raw text at a line can reach.
+
 Progress goes to stderr (tqdm); the summary table to stdout; the full report to
 `--out` (JSON, default `eval-humaneval-infill-<mode>-<date>.json` in the current
-directory) and the same name with `.md`.
+directory) and the same name with `.md`. With `--oracle` each result also
+carries the oracle's outcome under `"oracle"`, and `"oracle"` at the top holds
+its request and summary (`"summary"` stays the server's).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as _dt
 import json
 import sys
@@ -37,7 +53,10 @@ from typing import Any
 
 from server.eval_reports import fmt, md_cell, run_and_report
 
-SYSTEM = "server"  # the one system evaluate_infill drives
+SYSTEM = "server"  # the system evaluate_infill always drives
+ORACLE = "oracle"  # --oracle: the best-line cut of the raw text
+ORACLE_CUT = ("the first of its first 1, 2, ... lines, then the whole text, whose program passes; "
+              "else the whole text")
 DEFAULT_MAX_TOKENS = {"single-line": 64, "multi-line": 256}
 
 
@@ -73,6 +92,10 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
     h.add_argument("--extra-body", default=None, metavar="JSON",
                    help="JSON object merged into every request body, e.g. '{\"repetition_penalty\": 1.0}' "
                         "for vLLM's own server")
+    h.add_argument("--oracle", action="store_true",
+                   help="also score the best-line oracle: the model's raw text (a second request with "
+                        "\"postprocess\": false; with --raw-fim-template the same request's text) cut at "
+                        "the first line count whose program passes")
     h.add_argument("--exec-timeout", type=float, default=10.0, help="seconds per test program (default 10)")
     h.add_argument("--exec-workers", type=int, default=2, help="test programs run at once (default 2)")
     h.add_argument("--unsafe-no-sandbox", action="store_true",
@@ -132,6 +155,7 @@ async def run_eval(args: argparse.Namespace, command: str) -> dict[str, Any]:
     from tqdm import tqdm
 
     from model.evaluation.clients import complete_fim, complete_raw_fim, first_model, list_models
+    from model.evaluation.clients import CompletionResult
     from model.evaluation.infill import (
         CaseRecord,
         Fill,
@@ -171,6 +195,16 @@ async def run_eval(args: argparse.Namespace, command: str) -> dict[str, Any]:
                                          + ("" if multiline else ", then at the first newline")}
     if extra:
         request["extra_body"] = extra
+    oracle = bool(getattr(args, "oracle", False))
+    oracle_request: dict[str, Any] | None = None
+    if oracle and template is None:
+        oracle_request = {"suffix": True, "codefill": {"multiline": multiline, "postprocess": False}}
+        if extra:
+            oracle_request["extra_body"] = extra
+    elif oracle:
+        oracle_request = {"same_request_as": SYSTEM, "text": "cut at the template's control/stop tokens"}
+    if oracle_request is not None:
+        oracle_request["cut"] = ORACLE_CUT
 
     limits = httpx.Limits(max_connections=max(4, 2 * args.concurrency))
     async with httpx.AsyncClient(timeout=args.request_timeout, limits=limits) as client:
@@ -187,16 +221,49 @@ async def run_eval(args: argparse.Namespace, command: str) -> dict[str, Any]:
             return Fill(text=r.text, raw_text=r.text, latency_s=r.latency_s,
                         completion_tokens=r.completion_tokens, finish_reason=r.finish_reason)
 
+        async def fill_oracle(case: InfillCase) -> Fill:  # the raw text, cut by evaluate_infill
+            r = await complete_fim(args.url, model, case.prefix, case.suffix, max_tokens,
+                                   api_key=args.api_key, codefill={"multiline": multiline, "postprocess": False},
+                                   extra=extra, client=client, timeout=args.request_timeout)
+            return Fill(text=r.text, raw_text=r.text, latency_s=r.latency_s,
+                        completion_tokens=r.completion_tokens, finish_reason=r.finish_reason)
+
+        # --raw-fim-template --oracle: one request per case for both systems; the first of
+        # them to ask sends it, the other awaits the same answer (or the same error).
+        shared: dict[str, asyncio.Future[CompletionResult]] = {}
+
+        async def raw_request(case: InfillCase) -> CompletionResult:
+            assert template is not None
+            if not oracle:
+                return await complete_raw_fim(
+                    args.url, model, template.build(case.prefix, case.suffix).text, max_tokens,
+                    stop=None if multiline else ["\n"], api_key=args.api_key, extra=extra, client=client,
+                    timeout=args.request_timeout)
+            answer = shared.pop(case.case_id, None)
+            if answer is None:  # the first of the two
+                answer = shared[case.case_id] = asyncio.ensure_future(complete_raw_fim(
+                    args.url, model, template.build(case.prefix, case.suffix).text, max_tokens,
+                    stop=None if multiline else ["\n"], api_key=args.api_key, extra=extra, client=client,
+                    timeout=args.request_timeout))
+            return await asyncio.shield(answer)
+
         async def fill_raw(case: InfillCase) -> Fill:
             assert template is not None
-            r = await complete_raw_fim(args.url, model, template.build(case.prefix, case.suffix).text,
-                                       max_tokens, stop=None if multiline else ["\n"], api_key=args.api_key,
-                                       extra=extra, client=client, timeout=args.request_timeout)
+            r = await raw_request(case)
             text = cut_at_markers(r.text, markers)
             if not multiline:
                 text = first_line(text)
             return Fill(text=text, raw_text=r.text, latency_s=r.latency_s,
                         completion_tokens=r.completion_tokens, finish_reason=r.finish_reason)
+
+        async def fill_raw_oracle(case: InfillCase) -> Fill:
+            r = await raw_request(case)
+            return Fill(text=cut_at_markers(r.text, markers), raw_text=r.text, latency_s=r.latency_s,
+                        completion_tokens=r.completion_tokens, finish_reason=r.finish_reason)
+
+        fillers = {SYSTEM: fill_suffix if template is None else fill_raw}
+        if oracle:
+            fillers[ORACLE] = fill_oracle if template is None else fill_raw_oracle
 
         bar = tqdm(total=len(cases), desc=f"humaneval-infill {mode}", unit="case", file=sys.stderr,
                    disable=args.quiet, dynamic_ncols=True)
@@ -206,26 +273,32 @@ async def run_eval(args: argparse.Namespace, command: str) -> dict[str, Any]:
             post = f"pass@1 {p.pass_at_1(SYSTEM):.3f} EM {p.exact_match_rate(SYSTEM):.3f}"
             if p.errors[SYSTEM]:
                 post += f" errors {p.errors[SYSTEM]}"
+            if oracle:
+                post += f" · oracle pass@1 {p.pass_at_1(ORACLE):.3f}"
+                if p.errors[ORACLE]:
+                    post += f" errors {p.errors[ORACLE]}"
             bar.set_postfix_str(post, refresh=False)
 
         started = _dt.datetime.now().astimezone()
         t0 = time.monotonic()
         try:
             records = await evaluate_infill(
-                cases, {SYSTEM: fill_suffix if template is None else fill_raw},
-                concurrency=args.concurrency, exec_timeout_s=args.exec_timeout,
+                cases, fillers, concurrency=args.concurrency, exec_timeout_s=args.exec_timeout,
                 exec_workers=args.exec_workers, progress=on_progress, sandbox=sandbox,
+                oracles=(ORACLE,) if oracle else (),
             )
         finally:
             bar.close()
         wall = time.monotonic() - t0
 
-    summary = summarize(records, [SYSTEM])[SYSTEM]
+    summaries = summarize(records, list(fillers))
     results = []
     for r in records:
         outcome = r.outcomes[SYSTEM].to_dict()
         first, last = r.case.span
-        results.append({"case_id": r.case.case_id, "lines": [first, last], "middle": r.case.middle, **outcome})
+        # the server's outcome at the top level (as before --oracle existed), the oracle's beside it
+        results.append({"case_id": r.case.case_id, "lines": [first, last], "middle": r.case.middle, **outcome,
+                        **({ORACLE: r.outcomes[ORACLE].to_dict()} if oracle else {})})
     return {
         "benchmark": f"humaneval-infill-{mode}",
         "mode": mode,
@@ -235,34 +308,61 @@ async def run_eval(args: argparse.Namespace, command: str) -> dict[str, Any]:
         "settings": {
             "max_tokens": max_tokens, "temperature": 0.0, "limit": args.limit, "seed": args.seed,
             "concurrency": args.concurrency, "exec_timeout_s": args.exec_timeout,
-            "sandbox": sandbox.describe(),
+            "exec_workers": args.exec_workers, "oracle": oracle, "sandbox": sandbox.describe(),
         },
         "cases": len(records),
         "cases_total": len(all_cases),
         "wall_time_s": round(wall, 2),
-        "summary": summary,
+        "summary": summaries[SYSTEM],
+        "oracle": {"request": oracle_request, "summary": summaries[ORACLE]} if oracle else None,
         "results": results,
     }
 
 
+def _systems(report: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(via, summary) of each system in the report: the server, then the oracle when there is one."""
+    request = report["server"]["request"]
+    raw = "fim_template" in request
+    systems = [(f"raw FIM prompt ({request['fim_template']})" if raw else "suffix", report["summary"])]
+    if report.get("oracle"):
+        how = f"raw FIM prompt ({request['fim_template']})" if raw else "postprocess off"
+        systems.append((f"best-line oracle, {how}", report["oracle"]["summary"]))
+    return systems
+
+
 def summary_table(report: dict[str, Any]) -> str:
-    s = report["summary"]
-    how = (f"raw FIM prompt ({report['server']['request']['fim_template']})"
-           if "fim_template" in report["server"]["request"] else "suffix")
+    systems = _systems(report)
+    lines_col = len(systems) > 1  # with the oracle: the mean lines of each system's completions
+    head = ("| mode | model | via | pass@1 | exact match | passed | errors | timeouts | latency p50 (s) "
+            "| latency p95 (s) |")
+    rule = "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"
+    if lines_col:
+        head, rule = head + " mean lines |", rule + "---:|"
+    rows = [head, rule]
+    for how, s in systems:
+        rows.append(
+            f"| {report['mode']} | {report['server']['model']} | {how} | {s['pass_at_1']:.3f} | {s['exact_match']:.3f} "
+            f"| {s['passed']}/{s['cases']} | {s['errors']} | {s['timeouts']} | {fmt(s['latency_p50_s'])} "
+            f"| {fmt(s['latency_p95_s'])} |" + (f" {fmt(s.get('mean_lines'), '.2f')} |" if lines_col else ""))
     return "\n".join([
-        "| mode | model | via | pass@1 | exact match | passed | errors | timeouts | latency p50 (s) | latency p95 (s) |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
-        f"| {report['mode']} | {report['server']['model']} | {how} | {s['pass_at_1']:.3f} | {s['exact_match']:.3f} "
-        f"| {s['passed']}/{s['cases']} | {s['errors']} | {s['timeouts']} | {fmt(s['latency_p50_s'])} "
-        f"| {fmt(s['latency_p95_s'])} |",
+        *rows,
         "",
         f"cases: {report['cases']} of {report['cases_total']}  ·  wall time: {report['wall_time_s']:.1f} s",
     ])
 
 
+def _oracle_cell(o: dict[str, Any]) -> str:
+    if o["error"] is not None:
+        return f"error: {md_cell(o['error'], 60)}"
+    if o["passed"]:
+        return f"passed, {o['cut_lines']} lines: `{md_cell(o['completion'], 80)}`"
+    return f"{o['status']} ({o['programs_run']} cuts run)"
+
+
 def markdown_report(report: dict[str, Any]) -> str:
     st = report["settings"]
     sample = "all cases" if st["limit"] is None else f"a sample of {st['limit']} (seed {st['seed']})"
+    oracle = report.get("oracle")
     failed = [r for r in report["results"] if not r["passed"]]
     lines = [
         f"# HumanEval {report['mode']} infilling — {report['server']['model']}",
@@ -272,6 +372,15 @@ def markdown_report(report: dict[str, Any]) -> str:
         f"- cases: {report['cases']} of {report['cases_total']} ({sample})",
         f"- greedy (temperature 0), max_tokens {st['max_tokens']}, concurrency {st['concurrency']}",
         f"- request: `{json.dumps(report['server']['request'], ensure_ascii=False)}`",
+    ]
+    if oracle:
+        s = oracle["summary"]
+        lines += [
+            f"- best-line oracle: `{json.dumps(oracle['request'], ensure_ascii=False)}`; "
+            f"mean lines of its cuts {fmt(s['mean_lines'], '.2f')} (passed: {fmt(s['mean_lines_passed'], '.2f')}), "
+            f"{s['programs_run']} programs run",
+        ]
+    lines += [
         "",
         "```",
         report["command"],
@@ -281,10 +390,23 @@ def markdown_report(report: dict[str, Any]) -> str:
         "",
     ]
     if failed:
-        lines += [f"## Not passed ({len(failed)})", "", "| case | status | completion |", "|---|---|---|"]
+        head, rule = "| case | status | completion |", "|---|---|---|"
+        if oracle:
+            head, rule = head + " oracle |", rule + "---|"
+        lines += [f"## Not passed ({len(failed)})", "", head, rule]
         for r in failed:
             text = r["completion"] if r["error"] is None else f"error: {r['error']}"
-            lines.append(f"| {r['case_id']} | {r['status']} | `{md_cell(text)}` |")
+            row = f"| {r['case_id']} | {r['status']} | `{md_cell(text)}` |"
+            lines.append(row + (f" {_oracle_cell(r['oracle'])} |" if oracle else ""))
+        lines.append("")
+    lost = [r for r in report["results"] if oracle and r["passed"] and not r["oracle"]["passed"]]
+    if lost:
+        lines += [f"## Passed, but not by the oracle ({len(lost)})", "", "| case | completion | oracle |",
+                  "|---|---|---|"]
+        for r in lost:
+            o = r["oracle"]
+            raw = f"error: {o['error']}" if o["error"] is not None else o["completion"]
+            lines.append(f"| {r['case_id']} | `{md_cell(r['completion'])}` | {o['status']}: `{md_cell(raw)}` |")
         lines.append("")
     return "\n".join(lines)
 

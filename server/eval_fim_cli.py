@@ -76,6 +76,9 @@ def _add_case_args(p: argparse.ArgumentParser) -> None:
                    help=f"keep the prefix's last whole lines within N characters (default {fim.DEFAULT_PREFIX_CHARS})")
     p.add_argument("--suffix-chars", type=int, default=fim.DEFAULT_SUFFIX_CHARS, metavar="N",
                    help=f"keep the suffix's first whole lines within N characters (default {fim.DEFAULT_SUFFIX_CHARS})")
+    p.add_argument("--window-snap-lines", type=int, default=None, metavar="N",
+                   help="start a clipped prefix where codefill lsp's window would start with --window-snap-lines N "
+                        "(its first line on a multiple of the snap step; default: as clipped, as with N=1)")
     p.add_argument("--data-dir", default=None, help="downloaded packages and their files (default $CODEFILL_HOME/fim)")
     p.add_argument("--sources", default=None, metavar="DIR",
                    help="take the files of this folder instead of the pinned packages (language from the extension)")
@@ -199,11 +202,39 @@ def build_cases(args: argparse.Namespace) -> tuple[list[Any], dict[str, Any]]:
         cases = fim.read_cases(Path(args.cases))
         cases = [c for c in cases if (not args.languages or c.language in args.languages)
                  and c.layout in args.layouts]
-        return cases, {"source": "cases", "path": str(Path(args.cases).resolve())}
+        return snap_windows(cases, args), {"source": "cases", "path": str(Path(args.cases).resolve())}
     files, data = load_files(args)
     cases = fim.sample_cases(files, limit=args.limit, seed=args.seed, languages=args.languages,
                              layouts=args.layouts, prefix_chars=args.prefix_chars, suffix_chars=args.suffix_chars)
-    return cases, data
+    return snap_windows(cases, args), data
+
+
+def snap_windows(cases: list[Any], args: argparse.Namespace) -> list[Any]:
+    """With --window-snap-lines: each clipped prefix loses the lines above where codefill lsp's
+    window would start (lsp.context.windows.snapped_start), which is what the snap costs in context."""
+    n = getattr(args, "window_snap_lines", None)
+    if n is None:
+        return cases
+    if n <= 0:
+        raise ValueError("--window-snap-lines must be positive")
+    import dataclasses
+
+    from lsp.context.windows import snapped_start
+
+    out = []
+    for c in cases:
+        # The cursor's line, 0-based: the middle's line, or the one above where the middle starts
+        # with its newline (see model.evaluation.fim.split_at).
+        line = c.line - 1 - (c.layout in ("line-end", "santacoder"))
+        start = line - c.prefix.count("\n")
+        drop = 0 if start <= 0 else min(snapped_start(start, line, n) - start, c.prefix.count("\n"))
+        if drop > 0:
+            cut = 0
+            for _ in range(drop):
+                cut = c.prefix.index("\n", cut) + 1
+            c = dataclasses.replace(c, prefix=c.prefix[cut:])
+        out.append(c)
+    return out
 
 
 def fim_prepare_command(args: argparse.Namespace) -> int:
@@ -453,7 +484,8 @@ async def run_eval(args: argparse.Namespace, command: str) -> dict[str, Any]:
             "max_tokens": {layout: max_tokens_for(args, layout) for layout in args.layouts},
             "temperature": 0.0, "limit_per_language": args.limit, "seed": args.seed, "layouts": args.layouts,
             "languages": args.languages, "prefix_chars": args.prefix_chars, "suffix_chars": args.suffix_chars,
-            "concurrency": args.concurrency, "multiline": args.multiline, "send_language": args.send_language,
+            "window_snap_lines": getattr(args, "window_snap_lines", None), "concurrency": args.concurrency,
+            "multiline": args.multiline, "send_language": args.send_language,
             "extra_body": extra, "offline": args.offline,
         },
         "data": data,

@@ -12,6 +12,7 @@ has a `codefill serve` flag, and each refusal says the limit and that flag:
 | max_tokens | --max-tokens-limit | 400 |
 | n, times the number of prompts | --max-n | 400 |
 | requests in flight per API key (or client address) | --max-concurrent-per-key | 429 + Retry-After |
+| prompts waiting for a prompt thread, per lane (server/state.py) | --max-queued-prompts | 503 + Retry-After |
 
 0 turns a limit off. The connection limits (header and body read timeouts, keep-alive,
 open connections per client) are in server/connections.py.
@@ -37,6 +38,11 @@ DEFAULT_MAX_N = 16
 # once from one address, and a finished request frees its slot a moment after the client has
 # its answer, so the default leaves room above that.
 DEFAULT_MAX_CONCURRENT_PER_KEY = 128
+# Prompt building (tokenizing, fitting) waits for one of a few threads, in two lanes (requests
+# up to 100k characters, and larger ones: about 1 s each at the default --max-request-chars).
+# 64 waiting is a minute of work in the large lane, and more than `codefill bench`'s 64
+# concurrent everyday requests could ever queue in the small one.
+DEFAULT_MAX_QUEUED_PROMPTS = 64
 RETRY_AFTER_S = 1
 
 
@@ -48,6 +54,7 @@ class Limits:
     max_tokens: int = DEFAULT_MAX_TOKENS_LIMIT
     max_n: int = DEFAULT_MAX_N
     max_concurrent_per_key: int = DEFAULT_MAX_CONCURRENT_PER_KEY
+    max_queued_prompts: int = DEFAULT_MAX_QUEUED_PROMPTS  # per lane
 
     # --- per request, once the body is parsed ------------------------------
 
@@ -127,6 +134,19 @@ class Limits:
             "server allows at once; wait for one to finish (or cancel abandoned ones), or start the "
             "server with a higher --max-concurrent-per-key",
             code="too_many_concurrent_requests",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
+
+    def prompt_queue_full(self, lane: str, small_chars: int) -> APIError:
+        """A prompt lane (server/state.py) has --max-queued-prompts jobs waiting already."""
+        which = (f"requests over {small_chars} characters" if lane == "large"
+                 else f"requests up to {small_chars} characters")
+        return APIError(
+            503,
+            f"the server is busy: its queue of prompts to tokenize for {which} is full "
+            f"({self.max_queued_prompts} waiting, the most it queues); retry shortly, or start the server "
+            "with a higher --max-queued-prompts",
+            code="prompt_queue_full",
             headers={"Retry-After": str(RETRY_AFTER_S)},
         )
 

@@ -73,9 +73,24 @@ class Metrics:
         )
         for reason in ("header_timeout", "body_timeout", "too_many_connections"):
             self.connections_dropped.labels(reason)  # listed at 0 from the start
+        self.prompt_queue_full = Counter(
+            "codefill_prompt_queue_full_total",
+            "Requests refused (503 prompt_queue_full) because their prompt lane already had "
+            "--max-queued-prompts prompts waiting to be built, by lane (small: up to 100k characters)",
+            ["lane"],
+            registry=r,
+        )
+        self.prompts_waiting = Gauge(
+            "codefill_prompts_waiting", "Prompts waiting for a prompt-building thread, by lane", ["lane"], registry=r
+        )
+        for lane in ("small", "large"):
+            self.prompt_queue_full.labels(lane)
 
     def track_engine(self, in_flight: Callable[[], int]) -> None:
         self.engine_in_flight.set_function(lambda: float(in_flight()))
+
+    def track_prompt_queue(self, lane: str, waiting: Callable[[], int]) -> None:
+        self.prompts_waiting.labels(lane).set_function(lambda: float(waiting()))
 
     def render(self) -> bytes:
         return generate_latest(self.registry) + generate_latest(_EngineMetrics())

@@ -6,8 +6,9 @@ import asyncio
 import functools
 import logging
 import os
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -24,10 +25,78 @@ T = TypeVar("T")
 # never on the event loop: a multi-megabyte request tokenizes for seconds, and meanwhile
 # the loop answers /health and streams everybody else's tokens. Two bounded pools, so that
 # everyday requests never queue behind large ones: requests up to SMALL_PREP_CHARS
-# characters have their own lane.
+# characters have their own lane. Each lane queues at most --max-queued-prompts jobs beyond
+# its threads; past that a request is refused at once (503 + Retry-After), so a flood of
+# big requests cannot pile up work (and their bodies) without limit.
 SMALL_PREP_CHARS = 100_000
 PREP_THREADS = max(2, min(4, os.cpu_count() or 2))
 LARGE_PREP_THREADS = max(1, min(2, (os.cpu_count() or 2) // 2))
+SMALL_LANE = "small"
+LARGE_LANE = "large"
+
+
+class PromptLane:
+    """A pool of prompt threads with a bound on the jobs waiting for one of them.
+
+    A job counts from its submission until it has run or was cancelled while still waiting
+    (a client that went away before its turn frees its place at once); one that is running
+    when its client leaves counts until it is done, since its thread is busy until then.
+    """
+
+    def __init__(self, name: str, threads: int, max_waiting: int, thread_name_prefix: str) -> None:
+        self.name = name
+        self.threads = threads
+        self.max_waiting = max_waiting  # 0: no bound
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix=thread_name_prefix)
+        self._lock = threading.Lock()
+        self._outstanding = 0  # submitted, not yet finished or cancelled
+
+    def waiting(self) -> int:
+        """Jobs queued for a thread (not yet running, as far as the count can tell)."""
+        with self._lock:
+            return max(0, self._outstanding - self.threads)
+
+    def submit(self, fn: Callable[[], T]) -> Future[T] | None:
+        """The job's future, or None when the queue is full (nothing was queued)."""
+        with self._lock:
+            if self.max_waiting and self._outstanding >= self.threads + self.max_waiting:
+                return None
+            self._outstanding += 1
+        job = _Job(fn)
+        try:
+            future = self._pool.submit(job)
+        except BaseException:
+            self._finished()
+            raise
+
+        def done(f: Future) -> None:
+            if f.cancelled():
+                job.fn = None  # the executor's queue keeps the item until a thread skips it: not its request
+            self._finished()
+
+        future.add_done_callback(done)
+        return future
+
+    def _finished(self) -> None:
+        with self._lock:
+            self._outstanding -= 1
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class _Job:
+    """A queued call that lets go of its arguments (a request's text) once cancelled."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        self.fn: Callable[[], Any] | None = fn
+
+    def __call__(self) -> Any:
+        fn, self.fn = self.fn, None
+        assert fn is not None
+        return fn()
 
 
 @dataclass
@@ -72,14 +141,22 @@ class ServingState:
         self.stop_token_ids: tuple[int, ...] = ()
         self._start_task: asyncio.Task | None = None
         self.metrics.track_engine(self._engine_in_flight)
-        self._prep_pool = ThreadPoolExecutor(PREP_THREADS, thread_name_prefix="codefill-prompt")
-        self._large_prep_pool = ThreadPoolExecutor(LARGE_PREP_THREADS, thread_name_prefix="codefill-prompt-large")
+        queued = config.limits.max_queued_prompts
+        self._prep_lane = PromptLane(SMALL_LANE, PREP_THREADS, queued, "codefill-prompt")
+        self._large_prep_lane = PromptLane(LARGE_LANE, LARGE_PREP_THREADS, queued, "codefill-prompt-large")
+        for lane in (self._prep_lane, self._large_prep_lane):
+            self.metrics.track_prompt_queue(lane.name, lane.waiting)
 
     async def prepare(self, fn: Callable[..., T], *args: Any, chars: int = 0) -> T:
         """Run prompt building `fn(*args)` in a prompt thread (a large request in the large
-        lane), so the event loop never waits on a tokenizer."""
-        pool = self._large_prep_pool if chars > SMALL_PREP_CHARS else self._prep_pool
-        return await asyncio.get_running_loop().run_in_executor(pool, functools.partial(fn, *args))
+        lane), so the event loop never waits on a tokenizer. A full lane refuses the request
+        at once: 503 `prompt_queue_full` with Retry-After."""
+        lane = self._large_prep_lane if chars > SMALL_PREP_CHARS else self._prep_lane
+        future = lane.submit(functools.partial(fn, *args))
+        if future is None:
+            self.metrics.prompt_queue_full.labels(lane.name).inc()
+            raise self.config.limits.prompt_queue_full(lane.name, SMALL_PREP_CHARS)
+        return await asyncio.wrap_future(future)
 
     def _engine_in_flight(self) -> int:
         try:
@@ -154,8 +231,8 @@ class ServingState:
     async def shutdown(self) -> None:
         if self._start_task is not None and not self._start_task.done():
             self._start_task.cancel()
-        for pool in (self._prep_pool, self._large_prep_pool):
-            pool.shutdown(wait=False, cancel_futures=True)
+        for lane in (self._prep_lane, self._large_prep_lane):
+            lane.shutdown()
         await self.engine.shutdown()
 
     @property

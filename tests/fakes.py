@@ -9,7 +9,11 @@ and scripts (no model).
 
 A "perfect" server answers with the case's middle (a raw prompt gets `raw_tail`
 appended, as a model that keeps generating past the middle would); a "garbage"
-server answers with text that never passes. Every request body is appended to
+server answers with text that never passes. With `raw_off_tail`, a request with
+`"codefill": {"postprocess": false}` gets that appended too (the model's raw text
+going on past the middle); with `cut_middle_lines` N, the post-processed answer of a
+perfect server keeps only the middle's first N lines (a post-processor that cut too
+early). Every request body is appended to
 `log`. `FakeServer` runs an app with uvicorn in a thread on a free port.
 
 `fake_chat_app` answers `/v1/chat/completions` (the instruct benchmarks) with
@@ -39,6 +43,8 @@ def fake_app(
     *,
     raw_templates: Iterable[str] = ("qwen",),
     raw_tail: str = DEFAULT_RAW_TAIL,
+    raw_off_tail: str | None = None,
+    cut_middle_lines: int | None = None,
 ):
     """`middles` maps (prefix, suffix) to the middle; `mode` is "perfect" or "garbage"."""
     from fastapi import FastAPI
@@ -80,12 +86,20 @@ def fake_app(
         middle = middles.get(key) if key is not None else None
         if middle is None:
             return JSONResponse({"error": {"message": "unknown case"}}, status_code=400)
+        raw_off = (raw_off_tail is not None and not raw
+                   and (body.get("codefill") or {}).get("postprocess") is False)
+        tail = raw_off_tail if raw_off else ""
         if mode == "perfect":
             # A raw server keeps generating past the middle (as a model does): the
             # client-side cut must remove the rest, or the program breaks.
-            text = middle + raw_tail if raw else middle
+            if raw:
+                text = middle + raw_tail
+            elif raw_off or cut_middle_lines is None:
+                text = middle + tail
+            else:
+                text = "\n".join(middle.split("\n")[:cut_middle_lines])
         else:
-            text = GARBAGE
+            text = GARBAGE + tail
         tokens = max(1, len(text) // 4)
         usage = {"prompt_tokens": len(prompt) // 4, "completion_tokens": tokens,
                  "total_tokens": len(prompt) // 4 + tokens}

@@ -94,7 +94,7 @@ def cut_windows(doc: SyntaxDocument, offset: int, prefix_chars: int, suffix_char
                 break
             headers, start_line = above, new_start
     if head_cut == 0 and start_line > 0:
-        start_line = _snapped(start_line, line, snap_lines)
+        start_line = snapped_start(start_line, line, snap_lines)
         start_line = boundaries.after(start_line, _slack(line - start_line), limit=line)
     # A header that reaches into the window is shown only down to the window's first line.
     header_texts = tuple(
@@ -142,7 +142,9 @@ def _first_line_within(starts: list[int], line: int, room: int) -> int:
     return min(line, bisect.bisect_left(starts, starts[line] - room))
 
 
-def _snapped(start_line: int, line: int, snap_lines: int) -> int:
+def snapped_start(start_line: int, line: int, snap_lines: int) -> int:
+    """The prefix window's first line, moved down (towards the cursor's `line`) onto a multiple
+    of the snap step, so that it stays put while the user types."""
     step = max(1, min(snap_lines, int((line - start_line) * _SNAP_SHARE)))
     return min(line, -(-start_line // step) * step)
 

