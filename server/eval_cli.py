@@ -48,6 +48,7 @@ import datetime as _dt
 import json
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -154,8 +155,7 @@ async def run_eval(args: argparse.Namespace, command: str) -> dict[str, Any]:
     import httpx
     from tqdm import tqdm
 
-    from model.evaluation.clients import complete_fim, complete_raw_fim, first_model, list_models
-    from model.evaluation.clients import CompletionResult
+    from model.evaluation.clients import CompletionResult, complete_fim, complete_raw_fim, first_model, list_models
     from model.evaluation.infill import (
         CaseRecord,
         Fill,
@@ -214,19 +214,18 @@ async def run_eval(args: argparse.Namespace, command: str) -> dict[str, Any]:
         except Exception as exc:  # noqa: BLE001 - informational only
             cards = [{"error": str(exc)}]
 
-        async def fill_suffix(case: InfillCase) -> Fill:
-            r = await complete_fim(args.url, model, case.prefix, case.suffix, max_tokens,
-                                   api_key=args.api_key, codefill={"multiline": multiline}, extra=extra,
-                                   client=client, timeout=args.request_timeout)
-            return Fill(text=r.text, raw_text=r.text, latency_s=r.latency_s,
-                        completion_tokens=r.completion_tokens, finish_reason=r.finish_reason)
+        def suffix_filler(codefill: dict[str, Any]) -> Callable[[InfillCase], Awaitable[Fill]]:
+            async def fill(case: InfillCase) -> Fill:
+                r = await complete_fim(args.url, model, case.prefix, case.suffix, max_tokens,
+                                       api_key=args.api_key, codefill=codefill, extra=extra,
+                                       client=client, timeout=args.request_timeout)
+                return Fill(text=r.text, raw_text=r.text, latency_s=r.latency_s,
+                            completion_tokens=r.completion_tokens, finish_reason=r.finish_reason)
 
-        async def fill_oracle(case: InfillCase) -> Fill:  # the raw text, cut by evaluate_infill
-            r = await complete_fim(args.url, model, case.prefix, case.suffix, max_tokens,
-                                   api_key=args.api_key, codefill={"multiline": multiline, "postprocess": False},
-                                   extra=extra, client=client, timeout=args.request_timeout)
-            return Fill(text=r.text, raw_text=r.text, latency_s=r.latency_s,
-                        completion_tokens=r.completion_tokens, finish_reason=r.finish_reason)
+            return fill
+
+        fill_suffix = suffix_filler({"multiline": multiline})
+        fill_oracle = suffix_filler({"multiline": multiline, "postprocess": False})  # raw text, cut by evaluate_infill
 
         # --raw-fim-template --oracle: one request per case for both systems; the first of
         # them to ask sends it, the other awaits the same answer (or the same error).
@@ -234,17 +233,17 @@ async def run_eval(args: argparse.Namespace, command: str) -> dict[str, Any]:
 
         async def raw_request(case: InfillCase) -> CompletionResult:
             assert template is not None
-            if not oracle:
-                return await complete_raw_fim(
+            def ask() -> Awaitable[CompletionResult]:
+                return complete_raw_fim(
                     args.url, model, template.build(case.prefix, case.suffix).text, max_tokens,
                     stop=None if multiline else ["\n"], api_key=args.api_key, extra=extra, client=client,
                     timeout=args.request_timeout)
+
+            if not oracle:
+                return await ask()
             answer = shared.pop(case.case_id, None)
             if answer is None:  # the first of the two
-                answer = shared[case.case_id] = asyncio.ensure_future(complete_raw_fim(
-                    args.url, model, template.build(case.prefix, case.suffix).text, max_tokens,
-                    stop=None if multiline else ["\n"], api_key=args.api_key, extra=extra, client=client,
-                    timeout=args.request_timeout))
+                answer = shared[case.case_id] = asyncio.ensure_future(ask())
             return await asyncio.shield(answer)
 
         async def fill_raw(case: InfillCase) -> Fill:
