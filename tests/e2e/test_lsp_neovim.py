@@ -286,10 +286,17 @@ def test_tab_on_a_suggestion_typed_past_leaves_the_line(nvim, tmp_path):
 @pytest.mark.timeout(120)
 def test_neovims_own_accept_of_a_suggestion_typed_past_is_not_recorded(nvim, tmp_path):
     """Neovim's own accept (vim.lsp.inline_completion.get()) applies an item to the range it came
-    with: after typing past it, the typed text ends up after the suggestion. Not an acceptance."""
+    with: after typing past it, the text typed since its request ("xy", and any character typed
+    while it was already shown) ends up after the suggestion. Not an acceptance. (Neovim may also
+    have dropped the item by then, when the answer for the new text came first: then nothing is
+    applied.)"""
     run = stale_run(nvim, tmp_path, body=BODY.strip(), until="shown", more="xy", accept="native")
     before, after = lines_before_and_after(run.results)
-    assert after == BODY + "xy"  # what Neovim does
+    if run.results.get("accepted"):  # what Neovim does
+        typed_since = after[len(BODY):]
+        assert after.startswith(BODY) and typed_since.endswith("xy") and before.endswith(typed_since), (before, after)
+    else:
+        assert after == before, (before, after)
     assert not [r for r in run.telemetry() if r["accepted"]]
 
 
