@@ -15,6 +15,19 @@ from typing import Any
 
 DONE = "[DONE]"
 
+# Request priorities (the `priority` field), vLLM's convention: lower is served earlier, 0 is
+# vLLM's default. codefill serve gives requests that set none PRIORITY_FIM (`/v1/completions` with
+# a `suffix`: what editors and codefill lsp send) or PRIORITY_CHAT (chat, plain completions);
+# batch clients (`codefill eval`, `codefill data instruct`) send PRIORITY_BATCH, so an editor's
+# completion is never queued behind them (server/priorities.py).
+PRIORITY_FIM = 0
+PRIORITY_CHAT = 10
+PRIORITY_BATCH = 20
+# Batch clients send their priority in this header, not the body: codefill takes it when the body
+# has no `priority`, and every other server (raw vLLM without priority scheduling, which refuses a
+# body priority other than 0; an older codefill, which refuses unknown fields) ignores it.
+PRIORITY_HEADER = "X-Codefill-Priority"
+
 
 class StreamError(Exception):
     """A stream that broke its contract: an event that is not JSON, or an error event."""
@@ -26,8 +39,12 @@ def api_root(url: str) -> str:
     return root if root.endswith("/v1") else root + "/v1"
 
 
-def auth_headers(api_key: str | None) -> dict[str, str]:
-    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+def auth_headers(api_key: str | None, priority: int | None = None) -> dict[str, str]:
+    """Authorization, and the priority header when one is given."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    if priority is not None:
+        headers[PRIORITY_HEADER] = str(priority)
+    return headers
 
 
 def error_message(text: str) -> str:

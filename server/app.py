@@ -16,6 +16,7 @@ from server.engine_supervisor import EngineSupervisor
 from server.errors import CONNECTION_ERRORS, APIError, error_response, error_responses, install_error_handlers
 from server.limits import ClientGone, InFlight, read_body, replay
 from server.openapi_schema import install_openapi
+from server.priorities import PRIORITY_HEADER, header_priority
 from server.protocol import ChatCompletionRequest, CompletionRequest, ModelCard, ModelList
 from server.serving_chat import ChatService
 from server.serving_completions import CompletionsService
@@ -36,6 +37,11 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 # What each route may answer besides success, for /openapi.json (401 only matters with keys set;
 # 408 and 429 come from the connection limits, for any route).
 _GENERATION_ERRORS = error_responses(400, 401, 404, 408, 413, 429, 503)
+
+
+def _priority(asked: int | None, raw_request: Request) -> int | None:
+    """The body's `priority` wins; without one, the priority header's (batch clients send it there)."""
+    return asked if asked is not None else header_priority(raw_request.headers.get(PRIORITY_HEADER))
 
 
 def build_app(state: ServingState, *, start_engine: bool = True) -> FastAPI:
@@ -65,12 +71,14 @@ def build_app(state: ServingState, *, start_engine: bool = True) -> FastAPI:
     @with_cancellation
     async def create_completion(body: CompletionRequest, raw_request: Request) -> Any:
         check_request_text(body, state.config.limits)  # unencodable text (400), too much of it (413)
+        body.priority = _priority(body.priority, raw_request)
         return await completions.create(body)
 
     @app.post("/v1/chat/completions", response_model=None, responses=_GENERATION_ERRORS)
     @with_cancellation
     async def create_chat_completion(body: ChatCompletionRequest, raw_request: Request) -> Any:
         check_request_text(body, state.config.limits)
+        body.priority = _priority(body.priority, raw_request)
         return await chat.create(body)
 
     @app.get("/v1/models", responses=error_responses(401, *CONNECTION_ERRORS))

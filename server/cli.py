@@ -99,6 +99,14 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tensor-parallel-size", type=int, default=1, help="vLLM tensor parallelism (GPUs)")
     p.add_argument("--gpu-memory-utilization", type=float, default=None, help="vLLM GPU memory share")
     p.add_argument("--max-num-seqs", type=int, default=None, help="vLLM: most sequences in one batch")
+    p.add_argument("--priorities", choices=("on", "off"), default="on",
+                   help="on: when the engine is full, editor FIM requests go first, then chat, then batch work "
+                        "(`priority` field, vLLM's convention: lower first; vLLM's priority scheduling); off: "
+                        "arrival order (default on)")
+    p.add_argument("--max-running", type=_positive, default=None, metavar="N",
+                   help="engine requests running at once; more wait in priority order (default: vLLM's "
+                        "--max-num-seqs; no bound on --engine hf); lower keeps the batch small and leaves more "
+                        "of the order to priorities")
     _add_vllm_options(p)
     p.add_argument("--lora", action="append", default=None, metavar="NAME=DIR",
                    help="serve a LoRA adapter (a `codefill train` output or any peft LoRA folder) beside the "
@@ -203,6 +211,13 @@ def _non_negative(text: str) -> int:
     return value
 
 
+def _positive(text: str) -> int:
+    value = _non_negative(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("expected 1 or more")
+    return value
+
+
 def _api_keys(args: argparse.Namespace) -> tuple[str, ...]:
     from server.auth import collect_api_keys
 
@@ -254,6 +269,7 @@ def _serve(args: argparse.Namespace) -> int:
             max_num_seqs=args.max_num_seqs,
             speculative=_speculative(args),
             extra_engine_args=_engine_args(args),
+            scheduling_policy="priority" if args.priorities == "on" else None,
         )
     loras = _loras(args, resolved.path_or_id, served)
     if loras:
@@ -275,6 +291,8 @@ def _serve(args: argparse.Namespace) -> int:
         api_keys=api_keys,
         limits=_limits_from(args),
         restart_on_failure=args.restart_on_failure,
+        priorities=args.priorities == "on",
+        max_running=args.max_running,
         loras={a.name: a.path for a in loras},
     )
     if args.fim_template:

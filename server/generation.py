@@ -13,9 +13,10 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from model.engines import Engine, EngineError, EngineRequestError, SamplingOptions
+from model.engines import Delta, Engine, EngineError, EngineRequestError, SamplingOptions
 from server.errors import APIError
 from server.metrics import Metrics
+from server.priorities import Admission
 from server.state import engine_error_to_api
 
 
@@ -58,17 +59,34 @@ async def choice_stream(
     text_filter: TextFilter,
     metrics: Metrics,
     deadline: float | None = None,
+    admission: Admission | None = None,
 ) -> AsyncIterator[ChoiceEvent]:
     """`deadline` (the event loop's clock): the time budget; then the generation ends
-    with what the filter holds complete, `finish_reason` TIME_LIMIT."""
+    with what the filter holds complete, `finish_reason` TIME_LIMIT. `admission`: the engine
+    request waits for a slot first, in `options.priority` order (server/priorities.py); the
+    wait counts against the budget."""
     finished = False
     prompt_tokens = len(prompt_ids)
     completion_tokens = 0
     cached_tokens = 0
     if deadline is not None:
         text_filter.may_end_early()
-    gen = engine.generate(prompt_ids, options, request_id)
+    admitted = False
+    gen: AsyncIterator[Delta] | None = None
     try:
+        if admission is not None:
+            budget = asyncio.timeout_at(deadline)
+            try:
+                async with budget:
+                    await admission.acquire(options.priority)
+            except TimeoutError:
+                if not budget.expired():
+                    raise
+                finished = True  # it never reached the engine
+                yield ChoiceEvent(index, text_filter.finish_early(), TIME_LIMIT, prompt_tokens, 0)
+                return
+            admitted = True
+        gen = engine.generate(prompt_ids, options, request_id)
         while True:
             budget = asyncio.timeout_at(deadline)
             try:
@@ -109,12 +127,17 @@ async def choice_stream(
     except EngineError as exc:
         raise engine_error_to_api(exc) from exc
     finally:
-        await gen.aclose()
-        if not finished:
-            # The client went away or something failed: free the engine request now.
-            metrics.aborted.labels("client_disconnect").inc()
-            await asyncio.shield(engine.abort(request_id))
-        metrics.prompt_tokens.inc(prompt_tokens)
+        try:
+            if gen is not None:
+                await gen.aclose()
+                if not finished:
+                    # The client went away or something failed: free the engine request now.
+                    metrics.aborted.labels("client_disconnect").inc()
+                    await asyncio.shield(engine.abort(request_id))
+        finally:
+            if admitted:
+                admission.release()  # type: ignore[union-attr]
+        metrics.prompt_tokens.inc(prompt_tokens if gen is not None else 0)
         metrics.prompt_tokens_cached.inc(cached_tokens)
         metrics.generated_tokens.inc(completion_tokens)
 

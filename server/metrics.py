@@ -15,6 +15,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 ENGINE_METRIC_PREFIX = "vllm:"
 
 _LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 20, 60)
+_QUEUE_WAIT_BUCKETS = (0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120)
 _TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10)
 
 
@@ -51,6 +52,19 @@ class Metrics:
             "Engine requests aborted (client disconnect, post-processing stop, time budget)",
             ["reason"],
             registry=r,
+        )
+        self.queue_wait = Histogram(
+            "codefill_queue_wait_seconds",
+            "Time an engine request waited for a slot (server/priorities.py; 0 when one was free), by priority "
+            "class: high (priority <= 0, FIM's default), normal (chat's 10), low (20 and over: batch work)",
+            ["priority_class"],
+            buckets=_QUEUE_WAIT_BUCKETS,
+            registry=r,
+        )
+        for priority_class in ("high", "normal", "low"):  # server/priorities.py's PRIORITY_CLASSES
+            self.queue_wait.labels(priority_class)
+        self.requests_waiting = Gauge(
+            "codefill_requests_waiting", "Engine requests waiting for a slot (--max-running)", registry=r
         )
         self.engine_restarts = Counter(
             "codefill_engine_restarts_total", "Engines replaced after a failure (--restart-on-failure)", registry=r

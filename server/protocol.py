@@ -35,6 +35,16 @@ Int = Annotated[int, BeforeValidator(_integral)]
 # The bound inside the annotation, so that the schema says `minimum` (not pydantic's `ge`).
 PositiveInt = Annotated[int, Field(ge=1), BeforeValidator(_integral)]
 
+# vLLM's `priority` (its OpenAI server's field, same place, same meaning): lower is served
+# earlier; none: the server's default for the request's kind (server/priorities.py).
+Priority = Annotated[int, Field(ge=-(2**63), le=2**63 - 1), BeforeValidator(_integral)]
+PRIORITY_DESCRIPTION = (
+    "Scheduling priority, as in vLLM: lower is served earlier when the server is busy. Default: 0 for "
+    "fill-in-the-middle (`/v1/completions` with `suffix`), 10 for chat and plain completions, or the "
+    "`X-Codefill-Priority` header's when the body has none (codefill eval and codefill data instruct "
+    "send 20 there, a header other servers ignore)."
+)
+
 
 class StreamOptions(_Strict):
     include_usage: bool = False
@@ -103,6 +113,7 @@ class CompletionRequest(_Strict):
     logit_bias: dict[str, float] | None = None
     presence_penalty: float | None = 0.0
     frequency_penalty: float | None = 0.0
+    priority: Priority | None = Field(None, description=PRIORITY_DESCRIPTION)
     codefill: CodefillOptions | None = None
 
 
@@ -145,6 +156,7 @@ class ChatCompletionRequest(_Strict):
     tools: list[dict[str, Any]] | None = None
     tool_choice: Any = None
     response_format: dict[str, Any] | None = None
+    priority: Priority | None = Field(None, description=PRIORITY_DESCRIPTION)
 
 
 class Usage(BaseModel):

@@ -31,6 +31,7 @@ from server.protocol import (
     new_id,
     now,
 )
+from server.priorities import request_priority
 from server.sse import DONE, sse, sse_error, stream_with_first
 from server.state import ServingState
 from server.validation import request_chars
@@ -94,6 +95,7 @@ class ChatService:
             raise APIError(400, str(exc), code="context_length_exceeded", param="messages") from exc
         temperature = req.temperature if req.temperature is not None else state.config.default_temperature
         request_id = new_id("chatcmpl")
+        priority = request_priority(req.priority, fim=False, enabled=state.config.priorities)
         streams = [
             choice_stream(
                 engine,
@@ -106,10 +108,12 @@ class ChatService:
                     stop=stop_list(req.stop),
                     seed=choice_seed(req.seed, i),
                     lora=lora,
+                    priority=priority,
                 ),
                 f"{request_id}-{i}",
                 TextFilter(),
                 state.metrics,
+                admission=state.admission,
             )
             for i in range(req.n)
         ]

@@ -43,6 +43,7 @@ from server.protocol import (
     new_id,
     now,
 )
+from server.priorities import request_priority
 from server.sse import DONE, sse, sse_error, stream_with_first
 from server.state import ServingState
 from server.validation import request_chars
@@ -117,6 +118,7 @@ class CompletionsService:
 
         temperature = req.temperature if req.temperature is not None else state.config.default_temperature
         deadline = self._deadline(req, arrived)
+        priority = request_priority(req.priority, fim=req.suffix is not None, enabled=state.config.priorities)
         request_id = new_id("cmpl")
         timer = FirstTokenTimer(state.metrics, ENDPOINT)
         streams = []
@@ -131,11 +133,12 @@ class CompletionsService:
                     stop_token_ids=job.stop_ids,
                     seed=choice_seed(req.seed, j),
                     lora=lora,
+                    priority=priority,
                 )
                 streams.append(
                     choice_stream(
                         engine, index, job.prompt_ids, options, f"{request_id}-{index}",
-                        job.make_filter(), state.metrics, deadline,
+                        job.make_filter(), state.metrics, deadline, state.admission,
                     )
                 )
         events = merge_streams(streams)

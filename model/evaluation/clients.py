@@ -14,6 +14,12 @@ first chunk that carries non-empty text, i.e. the first text a user would see).
   instruct benchmarks); it returns the assistant's text, latency, token usage
   and finish reason.
 
+`complete_fim` and `chat_complete` ask for PRIORITY_BATCH (20) unless told otherwise
+(`priority=None` asks for none): evaluation is batch work, and a codefill server puts an editor's
+completions ahead of it. They ask in the `X-Codefill-Priority` header, which any other server
+ignores, so the same call measures raw vLLM; a `priority` in `extra` is sent in the body as given
+(and wins at codefill). `complete_raw_fim` asks for none unless given one.
+
 `base_url` may be given with or without the trailing `/v1`.
 """
 
@@ -26,7 +32,7 @@ from typing import Any
 
 import httpx
 
-from model.openai_http import StreamError, api_root, auth_headers, error_message, sse_chunks
+from model.openai_http import PRIORITY_BATCH, StreamError, api_root, auth_headers, error_message, sse_chunks
 
 DEFAULT_TIMEOUT_S = 300.0
 
@@ -69,8 +75,8 @@ class CompletionResult:
     model: str | None
 
 
-def _headers(api_key: str | None) -> dict[str, str]:
-    return auth_headers(api_key)
+def _headers(api_key: str | None, priority: int | None = None) -> dict[str, str]:
+    return auth_headers(api_key, priority)
 
 
 class _Client:
@@ -122,10 +128,12 @@ async def post_completion(
     api_key: str | None = None,
     client: httpx.AsyncClient | None = None,
     timeout: float = DEFAULT_TIMEOUT_S,
+    priority: int | None = None,
 ) -> CompletionResult:
-    """POST `/v1/completions` with `body` (streamed when `body["stream"]`)."""
+    """POST `/v1/completions` with `body` (streamed when `body["stream"]`); `priority` goes in
+    the priority header."""
     url = f"{api_root(base_url)}/completions"
-    headers = _headers(api_key)
+    headers = _headers(api_key, priority)
     stream = bool(body.get("stream"))
     async with _Client(client, timeout) as c:
         start = time.perf_counter()
@@ -217,6 +225,7 @@ async def complete_fim(
     extra: dict[str, Any] | None = None,
     client: httpx.AsyncClient | None = None,
     timeout: float = DEFAULT_TIMEOUT_S,
+    priority: int | None = PRIORITY_BATCH,
 ) -> CompletionResult:
     """FIM through `/v1/completions` with `suffix`; `codefill` is codefill's extension field
     (e.g. `{"multiline": False}` or `{"postprocess": False}`), merged over a `codefill` object
@@ -225,7 +234,7 @@ async def complete_fim(
     body["suffix"] = suffix
     if codefill is not None:
         body["codefill"] = {**(body.get("codefill") or {}), **codefill}
-    return await post_completion(url, body, api_key=api_key, client=client, timeout=timeout)
+    return await post_completion(url, body, api_key=api_key, client=client, timeout=timeout, priority=priority)
 
 
 async def complete_raw_fim(
@@ -242,6 +251,7 @@ async def complete_raw_fim(
     extra: dict[str, Any] | None = None,
     client: httpx.AsyncClient | None = None,
     timeout: float = DEFAULT_TIMEOUT_S,
+    priority: int | None = None,
 ) -> CompletionResult:
     """A hand-written FIM prompt string (e.g. `qwen_fim_prompt(...)`), no `suffix`.
 
@@ -250,7 +260,7 @@ async def complete_raw_fim(
     body = _body(model, prompt_text, max_tokens, stop, stream, temperature, extra)
     if stop_token_ids:
         body["stop_token_ids"] = list(stop_token_ids)
-    return await post_completion(url, body, api_key=api_key, client=client, timeout=timeout)
+    return await post_completion(url, body, api_key=api_key, client=client, timeout=timeout, priority=priority)
 
 
 @dataclass
@@ -279,13 +289,14 @@ async def post_chat_completion(
     api_key: str | None = None,
     client: httpx.AsyncClient | None = None,
     timeout: float = DEFAULT_TIMEOUT_S,
+    priority: int | None = None,
 ) -> ChatResult:
     """POST `/v1/chat/completions` with `body` (not streamed); a non-200 answer raises
-    `CompletionError` with the server's error message."""
+    `CompletionError` with the server's error message. `priority` goes in the priority header."""
     url = f"{api_root(base_url)}/chat/completions"
     async with _Client(client, timeout) as c:
         start = time.perf_counter()
-        resp = await c.post(url, json=body, headers=_headers(api_key), timeout=timeout)
+        resp = await c.post(url, json=body, headers=_headers(api_key, priority), timeout=timeout)
         latency = time.perf_counter() - start
     if resp.status_code != 200:
         raise CompletionError(f"POST /v1/chat/completions: {resp.status_code} {error_message(resp.text)}",
@@ -315,6 +326,7 @@ async def chat_complete(
     extra: dict[str, Any] | None = None,
     client: httpx.AsyncClient | None = None,
     timeout: float = DEFAULT_TIMEOUT_S,
+    priority: int | None = PRIORITY_BATCH,
 ) -> ChatResult:
     """One chat completion; `top_p` is sent only when given, `extra` is merged into the body."""
     body: dict[str, Any] = {"model": model, "messages": list(messages), "max_tokens": max_tokens,
@@ -323,7 +335,8 @@ async def chat_complete(
         body["top_p"] = top_p
     if extra:
         body.update(extra)
-    return await post_chat_completion(url, body, api_key=api_key, client=client, timeout=timeout)
+    return await post_chat_completion(url, body, api_key=api_key, client=client, timeout=timeout,
+                                      priority=priority)
 
 
 # Sent to raw vLLM with every request: vLLM's server otherwise takes sampling

@@ -32,6 +32,7 @@ import httpx
 
 from model.evaluation.clients import CompletionError, api_root
 from model.instruct.prompts import FewShotPrompt
+from model.openai_http import PRIORITY_BATCH, auth_headers
 
 Api = Literal["completions", "chat"]
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
@@ -144,7 +145,9 @@ class ModelClient:
     async def send(self, body: dict[str, Any]) -> Answer:
         assert self._client is not None, "use `async with ModelClient(...)`"
         path = "/completions" if self.api == "completions" else "/chat/completions"
-        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        # Batch work: an editor's completions on the same codefill server go first
+        # (server/priorities.py); a header, which other servers ignore, and not part of the body.
+        headers = auth_headers(self.api_key, PRIORITY_BATCH)
         last: Exception | None = None
         for attempt in range(self.retries + 1):
             if attempt:

@@ -15,6 +15,11 @@ to the other, the first one alternating round by round, so they never compete
 for the machine and meet the same requests; the report adds the ratios
 URL/URL2 of every figure, and the median of the per-request latency ratios.
 
+With `--chat-load N`, N streamed chat requests stay in flight at each server
+the whole time (server.bench.chat_load), so the figures are FIM under chat load;
+`--compare` the same URL with `--compare-extra-body '{"priority": 10}'` to
+measure FIM at its own priority against FIM at chat's (arrival order) in one run.
+
 A server without `suffix` support (e.g. vLLM's own OpenAI server) is driven
 with a FIM prompt built here: `--raw-fim-template NAME` for URL,
 `--compare-raw-fim-template NAME` for URL2. Outputs: JSON (`--out`, default
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -107,6 +113,13 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="workload seed (default 0)")
     p.add_argument("--warmup", type=int, default=2, help="unmeasured requests per server first (default 2)")
     p.add_argument("--request-timeout", type=float, default=900.0, help="seconds per request (default 900)")
+    p.add_argument("--chat-load", type=int, default=0, metavar="N",
+                   help="keep N streamed chat requests in flight at each server while FIM is measured "
+                        "(default 0: none)")
+    p.add_argument("--chat-max-tokens", type=int, default=256, metavar="M",
+                   help="new tokens each background chat request asks for (default 256)")
+    p.add_argument("--chat-extra-body", type=json_object, default={}, metavar="JSON",
+                   help="merged into every background chat request, e.g. '{\"priority\": 20}'")
     p.add_argument("--out", default=None, help="JSON report; .md and .png go beside it")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
@@ -145,12 +158,13 @@ async def run_bench(args: argparse.Namespace, command: str) -> dict[str, Any]:
     import httpx
     from tqdm import tqdm
 
-    from server.bench.runner import run_level, warm_up
+    from server.bench.runner import warm_up
     from server.bench.workload import build_workload, default_counter, load_sources, python_version, \
         tokenizer_counter
 
-    if args.requests < 1 or args.rounds < 0 or args.warmup < 0:
-        raise ValueError("--requests must be positive, --rounds and --warmup not negative")
+    if args.requests < 1 or args.rounds < 0 or args.warmup < 0 or args.chat_load < 0 or args.chat_max_tokens < 1:
+        raise ValueError("--requests and --chat-max-tokens must be positive, --rounds, --warmup and --chat-load "
+                         "not negative")
     count, counter_name = ((tokenizer_counter(args.tokenizer), f"tokenizer {args.tokenizer}")
                            if args.tokenizer else default_counter())
     sources = load_sources()
@@ -163,8 +177,8 @@ async def run_bench(args: argparse.Namespace, command: str) -> dict[str, Any]:
     warm = build_workload(max(args.warmup, 0), prompt_tokens=[min(args.prompt_tokens)], kinds=args.kinds,
                           seed=args.seed * 1000 - 1, count=count, sources=sources, id_prefix="warm-")
 
-    limits = httpx.Limits(max_connections=2 * max(args.concurrency) + 8,
-                          max_keepalive_connections=2 * max(args.concurrency) + 8)
+    connections = 2 * max(args.concurrency) + 2 * args.chat_load + 8
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
     async with httpx.AsyncClient(timeout=args.request_timeout, limits=limits) as client:
         targets = [await _target(args.name, args.url, args.model, args.api_key, args.raw_fim_template,
                                  args.extra_body, client)]
@@ -175,20 +189,25 @@ async def run_bench(args: argparse.Namespace, command: str) -> dict[str, Any]:
                 targets[0].name, targets[1].name = f"{targets[0].name} (A)", f"{targets[1].name} (B)"
         await warm_up(targets, warm, client, args.request_timeout)
 
+        chat_loads = []
+        if args.chat_load:
+            from server.bench.chat_load import ChatLoad, chat_prompts
+
+            prompts = chat_prompts(sources, 64, args.seed)
+            for t in {t.url: t for t in targets}.values():  # one load per server, also when compared with itself
+                chat_loads.append(ChatLoad(t.url, t.model, api_key=t.api_key, streams=args.chat_load,
+                                           max_tokens=args.chat_max_tokens, prompts=prompts, client=client,
+                                           timeout=args.request_timeout, extra=args.chat_extra_body))
         total = sum(levels_n.values()) * len(targets)
         bar = tqdm(total=total, desc="bench", unit="req", file=sys.stderr, disable=args.quiet, dynamic_ncols=True)
         started = _dt.datetime.now().astimezone()
         t0 = time.monotonic()
         levels, samples = [], []
         try:
-            for c in args.concurrency:
-                bar.set_postfix_str(f"concurrency {c}", refresh=True)
-                rounds = args.rounds or len(workloads[c]) // c
-                entry, got = await run_level(targets, workloads[c], c, rounds, client, args.request_timeout,
-                                             on_done=lambda s: bar.update(1))
-                levels.append(entry)
-                samples.extend(got)
-                bar.write(_level_line(entry, [t.name for t in targets]))
+            async with contextlib.AsyncExitStack() as stack:
+                for load in chat_loads:
+                    await stack.enter_async_context(load)
+                await _run_levels(args, targets, workloads, client, bar, levels, samples)
         finally:
             bar.close()
         wall = time.monotonic() - t0
@@ -202,9 +221,11 @@ async def run_bench(args: argparse.Namespace, command: str) -> dict[str, Any]:
         "servers": [{"name": t.name, "url": t.url, "model": t.model, "how": t.how, "extra": t.extra}
                     for t in targets],
         "settings": {
-            "concurrency": args.concurrency, "requests": args.requests, "rounds": args.rounds or "auto (requests / concurrency)",
+            "concurrency": args.concurrency, "requests": args.requests,
+            "rounds": args.rounds or "auto (requests / concurrency)",
             "prompt_tokens": args.prompt_tokens, "kinds": args.kinds, "seed": args.seed, "warmup": args.warmup,
             "temperature": 0.0, "stream": True,
+            "chat_load": args.chat_load, "chat_max_tokens": args.chat_max_tokens if args.chat_load else None,
         },
         "workload": {
             "description": "FIM requests cut from the Python standard library's source (server.bench.workload)",
@@ -217,6 +238,8 @@ async def run_bench(args: argparse.Namespace, command: str) -> dict[str, Any]:
         "levels": levels,
         "samples": [s.__dict__ for s in samples],
     }
+    if chat_loads:
+        report["chat_load"] = [load.summary() for load in chat_loads]
     if len(targets) == 2:
         a, b = (t.name for t in targets)
         pairs: dict[str, dict[str, Any]] = {}
@@ -227,6 +250,20 @@ async def run_bench(args: argparse.Namespace, command: str) -> dict[str, Any]:
         report["compared_outputs"] = len(both)
         report["identical_outputs"] = sum(v[a] == v[b] for v in both)
     return report
+
+
+async def _run_levels(args: argparse.Namespace, targets: list, workloads: dict, client: Any, bar: Any,
+                      levels: list, samples: list) -> None:
+    from server.bench.runner import run_level
+
+    for c in args.concurrency:
+        bar.set_postfix_str(f"concurrency {c}", refresh=True)
+        rounds = args.rounds or len(workloads[c]) // c
+        entry, got = await run_level(targets, workloads[c], c, rounds, client, args.request_timeout,
+                                     on_done=lambda s: bar.update(1))
+        levels.append(entry)
+        samples.extend(got)
+        bar.write(_level_line(entry, [t.name for t in targets]))
 
 
 def _level_line(entry: dict[str, Any], names: list[str]) -> str:

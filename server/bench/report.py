@@ -58,7 +58,15 @@ def summary_text(report: dict[str, Any]) -> str:
             f"wall time {report['wall_time_s']:.0f} s")
     if "identical_outputs" in report:
         foot += f" · identical outputs {report['identical_outputs']}/{report['compared_outputs']}"
-    return "\n".join(parts + ["", foot])
+    lines = parts + ["", foot]
+    for load in report.get("chat_load") or ():
+        extra = f", extra body `{load['extra']}`" if load.get("extra") else ""
+        lines.append(f"background chat load at {load['url']}: {load['streams']} streams of up to "
+                     f"{load['max_tokens']} tokens{extra}; {load['completed']} completed, {load['errors']} errors, "
+                     f"latency p50 {_f(load['latency_p50_s'], 1, '.1f')} s, "
+                     f"TTFT p50 {_f(load['ttft_p50_s'], 1, '.1f')} s, "
+                     f"{_f(load['tokens_per_s'], 1, '.1f')} tokens/s")
+    return "\n".join(lines)
 
 
 def markdown_report(report: dict[str, Any], plot_name: str | None) -> str:

@@ -50,7 +50,8 @@ class Target:
             codefill = {"multiline": r.multiline, **(extra.pop("codefill", None) or {})}
             return await complete_fim(self.url, self.model, r.prefix, r.suffix, r.max_tokens, stop=stop,
                                       api_key=self.api_key, stream=True, codefill=codefill,
-                                      extra=extra or None, client=client, timeout=timeout)
+                                      extra=extra or None, client=client, timeout=timeout,
+                                      priority=None)  # the server's own for FIM, or --extra-body's
         t = self.raw_fim_template
         res = await complete_raw_fim(self.url, self.model, t.build(r.prefix, r.suffix).text, r.max_tokens,
                                      stop=stop, api_key=self.api_key, stream=True, extra=self.extra or None,

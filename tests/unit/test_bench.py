@@ -190,3 +190,45 @@ def test_default_rounds_alternate_every_concurrency_worth_of_requests(tmp_path):
     assert rc == 0
     order = [who for _, who in sorted([(r["_t"], "a") for r in logs["a"]] + [(r["_t"], "b") for r in logs["b"]])]
     assert order == ["a", "a", "b", "b", "b", "b", "a", "a", "a", "a", "b", "b"]  # a b | b a | a b
+
+
+def test_chat_load_runs_beside_fim_and_compares_priorities_in_one_run(tmp_path, qwen_tokenizer):
+    """`--chat-load` against the real app (a slow controlled engine, --max-running 2): chat keeps
+    the engine full while FIM is measured, at its own priority and at chat's (`--compare` itself)."""
+    import asyncio
+
+    from server.app import build_app
+    from server.state import ServerConfig, ServingState
+    from tests.fake_engine import ControlledEngine
+
+    class SlowEngine(ControlledEngine):
+        async def generate(self, prompt_token_ids, options, request_id):
+            async for delta in super().generate(prompt_token_ids, options, request_id):
+                await asyncio.sleep(0.002)
+                yield delta
+
+    engine = SlowEngine(qwen_tokenizer)
+    asyncio.run(engine.start())
+    state = ServingState(ServerConfig(served_model_name="m", model_path="m", max_running=2), engine)
+    state._prepare_templates()
+    state.ready = True
+    with FakeServer(build_app(state, start_engine=False)) as server:
+        out = tmp_path / "prio.json"
+        rc = main(["bench", "--url", server.url, "--name", "fim", "--compare", server.url,
+                   "--compare-name", "fim-at-chat-priority", "--compare-extra-body", '{"priority": 10}',
+                   "--chat-load", "4", "--chat-max-tokens", "40", "--concurrency", "1", "--requests", "4",
+                   "--prompt-tokens", "64", "--kinds", "single-line", "--warmup", "0", "--out", str(out),
+                   "--quiet"])
+        metrics = state.metrics.render().decode()
+    assert rc == 0
+    report = json.loads(out.read_text())
+    assert report["settings"]["chat_load"] == 4
+    (load,) = report["chat_load"]  # one load: both names are the same server
+    assert load["streams"] == 4 and load["completed"] > 0 and load["errors"] == 0
+    lv = report["levels"][0]
+    assert lv["fim"]["errors"] == 0 and lv["fim-at-chat-priority"]["errors"] == 0
+    # FIM waited for slots beside the chat, in its own class and in chat's
+    high = [line for line in metrics.splitlines()
+            if line.startswith('codefill_queue_wait_seconds_count{priority_class="high"}')]
+    assert high and float(high[0].split()[-1]) >= 4
+    assert "background chat load" in out.with_suffix(".md").read_text()

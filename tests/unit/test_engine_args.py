@@ -70,3 +70,19 @@ def test_the_options_reach_vllms_own_config():
     assert config.speculative_config.num_speculative_tokens == 3
     assert config.scheduler_config.max_num_batched_tokens == 4096
     assert config.parallel_config.distributed_executor_backend == "mp"
+
+
+def test_priority_scheduling_reaches_vllms_config():
+    from vllm.engine.arg_utils import AsyncEngineArgs
+
+    from model.engines.vllm_engine import VllmEngine
+    from model.tiny import tiny_model_dir
+
+    engine = VllmEngine(str(tiny_model_dir()), max_model_len=2048, scheduling_policy="priority", max_num_seqs=8)
+    config = AsyncEngineArgs(**engine.engine_kwargs()).create_engine_config()
+    assert config.scheduler_config.policy == "priority" and config.scheduler_config.max_num_seqs == 8
+    # --engine-arg wins over --priorities, as over everything else
+    engine = VllmEngine(str(tiny_model_dir()), scheduling_policy="priority",
+                        extra_engine_args={"scheduling_policy": "fcfs"})
+    assert engine.engine_kwargs()["scheduling_policy"] == "fcfs"
+    assert "scheduling_policy" not in VllmEngine(str(tiny_model_dir())).engine_kwargs()
