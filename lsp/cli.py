@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     # and gets what comes before the client).
     to_editor = editor_log.install(hold_early=not args.tcp)
 
-    from lsp.server import build_server
+    from lsp.app import build_server
 
     server = build_server(settings)
     server.editor_log = to_editor

@@ -2,14 +2,14 @@
 
 Editors name languages inconsistently (VS Code says "typescriptreact", Neovim
 "typescript.tsx", Helix "tsx"), so the LSP languageId is tried first and the
-file's extension decides when the id is missing or unknown.
+file's extension decides when the id is missing or unknown, by the table the
+training data labels files with (model/languages.py).
 """
 
 from __future__ import annotations
 
-import os
-
 from model.grammars import grammar, parser_for  # noqa: F401 - this module is where lsp/ finds them
+from model.languages import language_of_extension
 
 # LSP languageId -> tree-sitter grammar name
 _BY_LANGUAGE_ID: dict[str, str] = {
@@ -37,45 +37,17 @@ _BY_LANGUAGE_ID: dict[str, str] = {
     "swift": "swift",
     "scala": "scala",
     "lua": "lua",
+    "groovy": "groovy",
     "shellscript": "bash",
     "sh": "bash",
     "bash": "bash",
 }
 
-# file extension (lower case, with the dot) -> tree-sitter grammar name
-_BY_EXTENSION: dict[str, str] = {
-    ".py": "python",
-    ".pyi": "python",
-    ".js": "javascript",
-    ".mjs": "javascript",
-    ".cjs": "javascript",
-    ".jsx": "javascript",
-    ".ts": "typescript",
-    ".mts": "typescript",
-    ".cts": "typescript",
-    ".tsx": "tsx",
-    ".go": "go",
-    ".rs": "rust",
-    ".java": "java",
-    ".c": "c",
-    ".h": "c",
-    ".cc": "cpp",
-    ".cpp": "cpp",
-    ".cxx": "cpp",
-    ".hpp": "cpp",
-    ".hh": "cpp",
-    ".hxx": "cpp",
-    ".cu": "cpp",
-    ".cs": "csharp",
-    ".rb": "ruby",
-    ".php": "php",
-    ".kt": "kotlin",
-    ".swift": "swift",
-    ".scala": "scala",
-    ".lua": "lua",
-    ".sh": "bash",
-    ".bash": "bash",
-}
+# The languages the LSP parses: the ones named above. Other languages the
+# extension table knows (json, yaml, markdown, ...) stay plain text here, so an
+# open file of theirs is not reparsed on each keystroke and its requests carry
+# no `language` (the server's syntax rule stays off for them).
+_PARSED: frozenset[str] = frozenset(_BY_LANGUAGE_ID.values())
 
 # Grammars whose files may import each other's definitions (a .ts file
 # imports a .js module; a .cpp file includes a .h parsed as C).
@@ -88,7 +60,7 @@ LANGUAGE_GROUPS: dict[str, str] = {
 }
 
 # Line comment opener (and closer, for languages that only have block comments),
-# by tree-sitter name or by extension for plain-text files.
+# by language name (a plain-text file's from its extension).
 _HASH = ("# ", "")
 _SLASHES = ("// ", "")
 _COMMENTS: dict[str, tuple[str, str]] = {
@@ -97,16 +69,10 @@ _COMMENTS: dict[str, tuple[str, str]] = {
     "javascript": _SLASHES, "typescript": _SLASHES, "tsx": _SLASHES, "go": _SLASHES,
     "rust": _SLASHES, "java": _SLASHES, "c": _SLASHES, "cpp": _SLASHES, "objc": _SLASHES,
     "csharp": _SLASHES, "php": _SLASHES, "kotlin": _SLASHES, "swift": _SLASHES,
-    "scala": _SLASHES, "dart": _SLASHES, "zig": _SLASHES,
+    "scala": _SLASHES, "groovy": _SLASHES, "dart": _SLASHES, "zig": _SLASHES,
     "lua": ("-- ", ""), "sql": ("-- ", ""), "haskell": ("-- ", ""),
     "html": ("<!-- ", " -->"), "xml": ("<!-- ", " -->"), "markdown": ("<!-- ", " -->"),
     "css": ("/* ", " */"), "scss": ("// ", ""),
-}
-_COMMENTS_BY_EXTENSION: dict[str, str] = {
-    ".yml": "yaml", ".yaml": "yaml", ".toml": "toml", ".r": "r", ".pl": "perl",
-    ".sql": "sql", ".hs": "haskell", ".html": "html", ".htm": "html", ".xml": "xml",
-    ".md": "markdown", ".css": "css", ".scss": "scss", ".dart": "dart", ".zig": "zig",
-    ".ex": "elixir", ".exs": "elixir", ".mk": "make",
 }
 
 
@@ -117,8 +83,8 @@ def language_for(language_id: str | None, path: str | None) -> str | None:
         if name is not None and grammar(name) is not None:
             return name
     if path:
-        name = _BY_EXTENSION.get(os.path.splitext(path)[1].lower())
-        if name is not None and grammar(name) is not None:
+        name = language_of_extension(path)
+        if name in _PARSED and grammar(name) is not None:
             return name
     return None
 
@@ -128,8 +94,7 @@ def comment_markers(language: str | None, path: str | None = None) -> tuple[str,
     if language in _COMMENTS:
         return _COMMENTS[language]
     if path:
-        ext = os.path.splitext(path)[1].lower()
-        by_ext = _COMMENTS_BY_EXTENSION.get(ext) or _BY_EXTENSION.get(ext)
+        by_ext = language_of_extension(path)
         if by_ext in _COMMENTS:
             return _COMMENTS[by_ext]
     return _HASH

@@ -1,4 +1,7 @@
-"""The pygls language server: state shared by the features, and their registration."""
+"""The pygls language server: the state the features share.
+
+It knows no feature: lsp.app builds the server and registers them (see there).
+"""
 
 from __future__ import annotations
 
@@ -102,24 +105,3 @@ class CodefillLanguageServer(LanguageServer):
         except Exception:  # noqa: BLE001 - no client connected (unit use): the log line suffices
             pass
 
-
-def build_server(settings: Settings) -> CodefillLanguageServer:
-    from lsp.features import (
-        completion,
-        configuration,
-        document_sync,
-        inline_completion,
-        lifecycle,
-        telemetry_commands,
-        workspace_folders,
-    )
-
-    server = CodefillLanguageServer(settings)
-    lifecycle.register(server)
-    configuration.register(server)
-    workspace_folders.register(server)
-    document_sync.register(server)
-    inline_completion.register(server)
-    completion.register(server)
-    telemetry_commands.register(server)
-    return server

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from model.templates.encoding import text_offsets
-from model.templates.fim import FimPrompt, FimTemplate, RepoFile, encode_prompt, encode_text
+from model.templates.fim import ContextFile, FimPrompt, FimTemplate, encode_prompt, encode_text
 
 # A prompt with more characters than this per token of budget almost surely
 # does not fit (code averages 3-4 characters per token), so encoding it
@@ -68,12 +68,12 @@ def fit_fim(
     max_model_len: int,
     repo_name: str | None = None,
     path: str | None = None,
-    files: Sequence[RepoFile] = (),
+    files: Sequence[ContextFile] = (),
 ) -> FitResult:
     budget = max_model_len - max_tokens  # tokens the prompt itself may use
     files = tuple(files) if template.supports_repo_level() else ()
 
-    def encode(pre: str, suf: str, kept_files: Sequence[RepoFile]) -> tuple[FimPrompt, list[int]]:
+    def encode(pre: str, suf: str, kept_files: Sequence[ContextFile]) -> tuple[FimPrompt, list[int]]:
         prompt = template.build(pre, suf, repo_name=repo_name, path=path, files=kept_files)
         return prompt, encode_prompt(tokenizer, prompt, add_bos=template.add_bos)
 
@@ -139,26 +139,26 @@ class _Selector:
     PREFIX_SHARE = 3 / 4
 
     def __init__(self, prefix_costs: _LineCosts, suffix_costs: _LineCosts,
-                 files: tuple[RepoFile, ...], file_cost: Any) -> None:
+                 files: tuple[ContextFile, ...], file_cost: Any) -> None:
         self.prefix_costs = prefix_costs
         self.suffix_costs = suffix_costs
         self.files = files
         self._file_cost = file_cost
         self._file_costs: dict[int, int] = {}
 
-    def select(self, spare: int) -> tuple[int, int, tuple[RepoFile, ...]]:
+    def select(self, spare: int) -> tuple[int, int, tuple[ContextFile, ...]]:
         spare = max(spare, 0)
         pre, suf = self.prefix_costs, self.suffix_costs
         n_suf, suf_cost = suf.take(spare - int(spare * self.PREFIX_SHARE))
         n_pre, pre_cost = pre.take(spare - suf_cost)  # the suffix's unused share goes to the prefix
         if n_pre == pre.n_lines:  # and the prefix's unused share to the suffix
             n_suf, suf_cost = suf.take(spare - pre_cost)
-        kept_files: tuple[RepoFile, ...] = ()
+        kept_files: tuple[ContextFile, ...] = ()
         if self.files and n_pre == pre.n_lines and n_suf == suf.n_lines:
             kept_files = self._nearest_files(spare - pre_cost - suf_cost)
         return n_pre, n_suf, kept_files
 
-    def _nearest_files(self, spare: int) -> tuple[RepoFile, ...]:
+    def _nearest_files(self, spare: int) -> tuple[ContextFile, ...]:
         # Files listed last sit nearest the edited file in the prompt; the
         # farthest go first, whole (half a file is misleading context).
         kept = 0
@@ -258,6 +258,6 @@ def _token_offsets(tokenizer: Any, text: str) -> list[tuple[int, int]] | None:
         return None
 
 
-def _estimate_file_tokens(tokenizer: Any, f: RepoFile) -> int:
+def _estimate_file_tokens(tokenizer: Any, f: ContextFile) -> int:
     # + a few for the separator token and the newlines around the path.
     return len(encode_text(tokenizer, f.path)) + len(encode_text(tokenizer, f.content)) + 3

@@ -1,8 +1,10 @@
 """Pre-warm the model cache: `python -m model.prepare [--model SPEC] [--tiny]`.
 
-For the setup script, Docker builds and CI: assembles, verifies and converts the
-embedded model (or `--model`), optionally builds the tiny test model, prints the
-folders and how long each step took. A second run is instant.
+`codefill prepare` under another name, with `--quiet`, for the setup script,
+Docker builds and CI (and the fix hints of model.embedded): assembles, verifies
+and converts the embedded model (or `--model`), optionally builds the tiny test
+model, prints the folders. A second run is instant. `prepare` is the one code
+path; it lives here, not in server.cli, because model code never imports server code.
 """
 
 from __future__ import annotations
@@ -10,9 +12,18 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import time
 
-from model.paths import codefill_home
+
+def prepare(spec: str | None, tiny: bool = False, progress: bool = True) -> None:
+    """Resolve `spec` into the cache (and build the tiny test model with `tiny`); print where each is."""
+    from model.resolve import resolve_model
+
+    resolved = resolve_model(spec, progress=progress)
+    print(f"model ready: {resolved.path_or_id}")
+    if tiny:
+        from model.tiny import tiny_model_dir
+
+        print(f"tiny test model ready: {tiny_model_dir()}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,26 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    progress = not args.quiet
-
-    from model.resolve import resolve_model
-
-    print(f"[codefill] cache: {codefill_home()}", file=sys.stderr)
     try:
-        start = time.monotonic()
-        resolved = resolve_model(args.model, progress=progress)
-        if resolved.source == "hub":
-            print(f"nothing to prepare: {resolved.path_or_id!r} is a hub id, which vLLM/transformers "
-                  "download when serving (that needs network access)")
-        else:
-            print(f"model ready ({resolved.source}, served as {resolved.served_name!r}, "
-                  f"{time.monotonic() - start:.1f}s): {resolved.path_or_id}")
-        if args.tiny:
-            from model.tiny import tiny_model_dir
-
-            start = time.monotonic()
-            path = tiny_model_dir()
-            print(f"tiny test model ready ({time.monotonic() - start:.1f}s): {path}")
+        prepare(args.model, tiny=args.tiny, progress=not args.quiet)
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # noqa: BLE001 - one clear sentence for scripts, not a traceback

@@ -9,6 +9,7 @@ import sys
 
 from model.engines import ENGINE_KINDS
 from server import limits as _limits
+from server.cli_options import non_negative, non_negative_float, positive, positive_float
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -39,7 +40,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dtype", default="auto", help="weights dtype (auto, bfloat16, float16, float32)")
     p.add_argument("--default-temperature", type=float, default=0.0,
                    help="temperature when a request sets none (default 0: greedy, what editors expect)")
-    p.add_argument("--fim-max-time-ms", type=_non_negative, default=0,
+    p.add_argument("--fim-max-time-ms", type=non_negative, default=0,
                    help="time budget of a FIM request that sets no codefill.max_time_ms: at it, generation "
                         "ends with the whole lines written so far, finish_reason `time_limit` (default 0: "
                         "none; codefill lsp sends its own, from its timeoutMs)")
@@ -50,46 +51,46 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
                    help="read API keys from FILE, one per line, # starts a comment (repeatable); keeps keys "
                         "out of the process list")
     limits = p.add_argument_group("limits (0 turns a limit off)")
-    limits.add_argument("--max-body-bytes", type=_non_negative, default=_limits.DEFAULT_MAX_BODY_BYTES,
+    limits.add_argument("--max-body-bytes", type=non_negative, default=_limits.DEFAULT_MAX_BODY_BYTES,
                         help=f"largest request body; larger gets a 413 (default {_limits.DEFAULT_MAX_BODY_BYTES})")
-    limits.add_argument("--max-request-chars", type=_non_negative, default=_limits.DEFAULT_MAX_REQUEST_CHARS,
+    limits.add_argument("--max-request-chars", type=non_negative, default=_limits.DEFAULT_MAX_REQUEST_CHARS,
                         help="most characters of text per request (prompt, suffix, files, messages together), "
                              "checked before any tokenizing; more gets a 413 "
                              f"(default {_limits.DEFAULT_MAX_REQUEST_CHARS})")
-    limits.add_argument("--max-queued-prompts", type=_non_negative, default=_limits.DEFAULT_MAX_QUEUED_PROMPTS,
+    limits.add_argument("--max-queued-prompts", type=non_negative, default=_limits.DEFAULT_MAX_QUEUED_PROMPTS,
                         help="most requests waiting for a prompt-building (tokenizing) thread, in each of the two "
                              "lanes (requests up to 100k characters, larger ones); more get a 503 with Retry-After "
                              f"(default {_limits.DEFAULT_MAX_QUEUED_PROMPTS})")
-    limits.add_argument("--max-prompt-tokens", type=_non_negative, default=_limits.DEFAULT_MAX_PROMPT_TOKENS,
+    limits.add_argument("--max-prompt-tokens", type=non_negative, default=_limits.DEFAULT_MAX_PROMPT_TOKENS,
                         help="most prompt tokens per request; more gets a 400, except FIM prompts, which are "
                              "trimmed to it (default 0: the model's context window is the limit)")
-    limits.add_argument("--max-tokens-limit", type=_non_negative, default=_limits.DEFAULT_MAX_TOKENS_LIMIT,
+    limits.add_argument("--max-tokens-limit", type=non_negative, default=_limits.DEFAULT_MAX_TOKENS_LIMIT,
                         help="largest max_tokens a request may ask for; more gets a 400 "
                              f"(default {_limits.DEFAULT_MAX_TOKENS_LIMIT})")
-    limits.add_argument("--max-n", type=_non_negative, default=_limits.DEFAULT_MAX_N,
+    limits.add_argument("--max-n", type=non_negative, default=_limits.DEFAULT_MAX_N,
                         help="most completions one request may ask for (n times the number of prompts); more "
                              f"gets a 400 (default {_limits.DEFAULT_MAX_N})")
-    limits.add_argument("--max-concurrent-per-key", type=_non_negative,
+    limits.add_argument("--max-concurrent-per-key", type=non_negative,
                         default=_limits.DEFAULT_MAX_CONCURRENT_PER_KEY,
                         help="completion requests one API key (or, without keys, one client address) may have "
                              "in flight; more get a 429 with Retry-After "
                              f"(default {_limits.DEFAULT_MAX_CONCURRENT_PER_KEY})")
     from server import connections as _conn
 
-    limits.add_argument("--header-timeout", type=_non_negative_float, default=_conn.DEFAULT_HEADER_TIMEOUT_S,
+    limits.add_argument("--header-timeout", type=non_negative_float, default=_conn.DEFAULT_HEADER_TIMEOUT_S,
                         metavar="SECONDS",
                         help="a request's head (request line and headers) must arrive within this long; a slow or "
                              "stalled client gets a 408 and is disconnected "
                              f"(default {_conn.DEFAULT_HEADER_TIMEOUT_S:g})")
-    limits.add_argument("--body-timeout", type=_non_negative_float, default=_conn.DEFAULT_BODY_TIMEOUT_S,
+    limits.add_argument("--body-timeout", type=non_negative_float, default=_conn.DEFAULT_BODY_TIMEOUT_S,
                         metavar="SECONDS",
                         help="a request's whole body must arrive within this long after its head "
                              f"(default {_conn.DEFAULT_BODY_TIMEOUT_S:g})")
-    limits.add_argument("--keep-alive-timeout", type=_positive_float, default=_conn.DEFAULT_KEEP_ALIVE_S,
+    limits.add_argument("--keep-alive-timeout", type=positive_float, default=_conn.DEFAULT_KEEP_ALIVE_S,
                         metavar="SECONDS",
                         help="an idle keep-alive connection is closed after this long "
                              f"(default {_conn.DEFAULT_KEEP_ALIVE_S:g}; longer than clients keep them)")
-    limits.add_argument("--max-connections-per-client", type=_non_negative,
+    limits.add_argument("--max-connections-per-client", type=non_negative,
                         default=_conn.DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
                         help="open connections one client address may have; more are answered 429 and closed "
                              f"(default {_conn.DEFAULT_MAX_CONNECTIONS_PER_CLIENT}; behind a proxy, raise it or use 0)")
@@ -103,7 +104,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
                    help="on: when the engine is full, editor FIM requests go first, then chat, then batch work "
                         "(`priority` field, vLLM's convention: lower first; vLLM's priority scheduling); off: "
                         "arrival order (default on)")
-    p.add_argument("--max-running", type=_positive, default=None, metavar="N",
+    p.add_argument("--max-running", type=positive, default=None, metavar="N",
                    help="engine requests running at once; more wait in priority order (default: vLLM's "
                         "--max-num-seqs; no bound on --engine hf); lower keeps the batch small and leaves more "
                         "of the order to priorities")
@@ -182,40 +183,6 @@ def _add_lsp(sub: argparse._SubParsersAction) -> None:
     from lsp.cli import add_lsp_parser  # the language server never imports server code; only registered here
 
     add_lsp_parser(sub)
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected 0 (no limit) or more, got {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = _non_negative_float(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("expected more than 0 seconds")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 (no limit) or more, got {value}")
-    return value
-
-
-def _positive(text: str) -> int:
-    value = _non_negative(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("expected 1 or more")
-    return value
 
 
 def _api_keys(args: argparse.Namespace) -> tuple[str, ...]:
@@ -350,14 +317,9 @@ def _loras(args: argparse.Namespace, model_path: str, served: str) -> list:
 
 
 def _prepare(args: argparse.Namespace) -> int:
-    from model.resolve import resolve_model
+    from model.prepare import prepare
 
-    resolved = resolve_model(args.model, progress=True)
-    print(f"model ready: {resolved.path_or_id}")
-    if args.tiny:
-        from model.tiny import tiny_model_dir
-
-        print(f"tiny test model ready: {tiny_model_dir()}")
+    prepare(args.model, tiny=args.tiny)
     return 0
 
 

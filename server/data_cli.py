@@ -11,6 +11,8 @@ import argparse
 import shlex
 import sys
 
+from server.cli_options import non_negative, positive
+
 EPILOG = """\
 examples:
   codefill serve --model Qwen/Qwen2.5-Coder-7B &        # the model that will be tuned
@@ -60,25 +62,25 @@ def add_data_parser(sub: argparse._SubParsersAction) -> None:
                         "out of the dataset (for chat models: the adapter learns from its own right answers)")
 
     g = p.add_argument_group("generation")
-    g.add_argument("--evolve", type=_non_negative, default=0, metavar="N",
+    g.add_argument("--evolve", type=non_negative, default=0, metavar="N",
                    help="Evol-Instruct rounds (default 0)")
-    g.add_argument("--responses", type=_positive, default=5, metavar="K",
+    g.add_argument("--responses", type=positive, default=5, metavar="K",
                    help="responses (each with tests) per instruction (default 5)")
-    g.add_argument("--concurrency", type=_positive, default=8, metavar="C", help="requests in flight (default 8)")
-    g.add_argument("--limit", type=_non_negative, default=None, metavar="N",
+    g.add_argument("--concurrency", type=positive, default=8, metavar="C", help="requests in flight (default 8)")
+    g.add_argument("--limit", type=non_negative, default=None, metavar="N",
                    help="use at most N seeds (drawn with --seed; a larger N later adds to them)")
     g.add_argument("--seed", type=int, default=0, help="seed of the choices and of the requests (default 0)")
     g.add_argument("--temperature", type=float, default=0.7, help="sampling temperature (default 0.7)")
-    g.add_argument("--max-tokens", type=_positive, default=1024, metavar="N",
+    g.add_argument("--max-tokens", type=positive, default=1024, metavar="N",
                    help="most tokens per answer (default 1024)")
     g.add_argument("--system", default=None, help="a system message to put first in every example (default none)")
 
     g = p.add_argument_group("sandbox (the responses' tests)")
     g.add_argument("--exec-timeout", type=float, default=10.0, metavar="S",
                    help="wall-clock seconds per test run (default 10)")
-    g.add_argument("--memory-mb", type=_positive, default=1024, metavar="M",
+    g.add_argument("--memory-mb", type=positive, default=1024, metavar="M",
                    help="address-space limit per test run in MiB (default 1024)")
-    g.add_argument("--exec-workers", type=_positive, default=None, metavar="N",
+    g.add_argument("--exec-workers", type=positive, default=None, metavar="N",
                    help="test runs at a time (default: the CPU count)")
     g.add_argument("--prune-tests", action="store_true",
                    help="keep a failed answer when at least 2 of its checks pass, with the failing checks "
@@ -97,20 +99,6 @@ def add_data_parser(sub: argparse._SubParsersAction) -> None:
                    help="MBPP's mbpp.jsonl for decontamination (default: $CODEFILL_MBPP_FILE or ../shared/data/mbpp)")
     g.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run_data_instruct)
-
-
-def _positive(value: str) -> int:
-    n = int(value)
-    if n <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return n
-
-
-def _non_negative(value: str) -> int:
-    n = int(value)
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
-    return n
 
 
 def config_from_args(args: argparse.Namespace):

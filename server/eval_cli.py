@@ -52,7 +52,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from server.eval_reports import fmt, md_cell, run_and_report
+from server.cli_options import default_out, extra_body
+from server.eval_reports import command_block, fmt, md_cell, run_and_report
+from server.raw_fim import cut_at_markers, template_markers
 
 SYSTEM = "server"  # the system evaluate_infill always drives
 ORACLE = "oracle"  # --oracle: the best-line cut of the raw text
@@ -123,33 +125,6 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
 # --- the command -------------------------------------------------------------
 
 
-def cut_at_markers(text: str, markers: tuple[str, ...]) -> str:
-    """`text` up to the first occurrence of any marker (a control/stop token string)."""
-    cut = len(text)
-    for m in markers:
-        i = text.find(m)
-        if i != -1:
-            cut = min(cut, i)
-    return text[:cut]
-
-
-def _extra_body(text: str | None) -> dict[str, Any] | None:
-    if text is None:
-        return None
-    try:
-        extra = json.loads(text)
-    except ValueError as exc:
-        raise ValueError(f"--extra-body is not valid JSON: {exc}") from None
-    if not isinstance(extra, dict):
-        raise ValueError("--extra-body must be a JSON object")
-    return extra
-
-
-def default_out(mode: str, today: _dt.date | None = None) -> Path:
-    today = today or _dt.date.today()
-    return Path.cwd() / f"eval-humaneval-infill-{mode}-{today.isoformat()}.json"
-
-
 async def run_eval(args: argparse.Namespace, command: str) -> dict[str, Any]:
     """Run the evaluation; return the JSON-able report."""
     import httpx
@@ -178,7 +153,7 @@ async def run_eval(args: argparse.Namespace, command: str) -> dict[str, Any]:
     if args.limit is not None and args.limit <= 0:
         raise ValueError("--limit must be positive")
     template = get_fim_template(args.raw_fim_template) if args.raw_fim_template else None
-    extra = _extra_body(args.extra_body)
+    extra = extra_body(args.extra_body)
     # The sandbox first: without one, nothing is asked of the server.
     sandbox = get_sandbox(unsafe_no_sandbox=getattr(args, "unsafe_no_sandbox", False))
 
@@ -188,7 +163,7 @@ async def run_eval(args: argparse.Namespace, command: str) -> dict[str, Any]:
     if template is None:
         request: dict[str, Any] = {"suffix": True, "codefill": {"multiline": multiline}}
     else:
-        markers = tuple(dict.fromkeys(template.stop_tokens + template.required_tokens))
+        markers = template_markers(template)
         request = {"prompt": template.build("{prefix}", "{suffix}").text, "fim_template": template.name,
                    "stop": ["\n"] if not multiline else None,
                    "client_postprocess": "cut at the template's control/stop tokens"
@@ -381,9 +356,7 @@ def markdown_report(report: dict[str, Any]) -> str:
         ]
     lines += [
         "",
-        "```",
-        report["command"],
-        "```",
+        *command_block(report["command"]),
         "",
         summary_table(report),
         "",
@@ -411,7 +384,7 @@ def markdown_report(report: dict[str, Any]) -> str:
 
 
 def humaneval_infill_command(args: argparse.Namespace) -> int:
-    out = Path(args.out) if args.out else default_out(args.mode)
+    out = Path(args.out) if args.out else default_out(f"eval-humaneval-infill-{args.mode}")
     report = run_and_report(args, "humaneval-infill", run_eval, out, markdown_report, summary_table)
     s = report["summary"]
     if s["cases"] and s["errors"] == s["cases"]:

@@ -52,22 +52,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from server.eval_cli import _extra_body, cut_at_markers
-from server.eval_reports import fmt, md_cell, run_and_report
+from server.cli_options import comma_list, default_out, extra_body
+from server.eval_reports import command_block, fmt, md_cell, run_and_report
+from server.raw_fim import cut_at_markers, template_markers
 
 DEFAULT_MAX_TOKENS = {"line": 64, "block": 256}
-
-
-def _names(text: str) -> list[str]:
-    return [x.strip() for x in text.split(",") if x.strip()]
 
 
 def _add_case_args(p: argparse.ArgumentParser) -> None:
     from model.evaluation import fim
 
-    p.add_argument("--languages", type=_names, default=None,
+    p.add_argument("--languages", type=comma_list, default=None,
                    help=f"comma-separated, of {','.join(fim.LANGUAGES)} (default all)")
-    p.add_argument("--layouts", type=_names, default=list(fim.LAYOUTS),
+    p.add_argument("--layouts", type=comma_list, default=list(fim.LAYOUTS),
                    help=f"comma-separated, of {','.join(fim.LAYOUTS)} (default all)")
     p.add_argument("--limit", type=int, default=fim.DEFAULT_LIMIT,
                    help=f"cases per language, spread evenly over the layouts (default {fim.DEFAULT_LIMIT})")
@@ -319,7 +316,7 @@ def build_variants(args: argparse.Namespace) -> list[Variant]:
     if template is not None:
         get_fim_template(template)  # an unknown name fails here, before any request
     off = Variant("postprocess-off", {"postprocess": False})
-    raw_extra = _extra_body(args.raw_extra_body) if args.raw_extra_body is not None else None
+    raw_extra = extra_body(args.raw_extra_body) if args.raw_extra_body is not None else None
     variants: list[Variant] = []
     if template is not None and not (args.compare or args.ablate):
         variants.append(Variant(f"raw-{template}", {}, template=template, extra=raw_extra))
@@ -358,11 +355,6 @@ def build_variants(args: argparse.Namespace) -> list[Variant]:
 # --- the command -----------------------------------------------------------------------
 
 
-def default_out(today: _dt.date | None = None) -> Path:
-    today = today or _dt.date.today()
-    return Path.cwd() / f"eval-fim-{today.isoformat()}.json"
-
-
 def max_tokens_for(args: argparse.Namespace, layout: str) -> int:
     if args.max_tokens is not None:
         return args.max_tokens
@@ -386,7 +378,7 @@ async def run_eval(args: argparse.Namespace, command: str) -> dict[str, Any]:
         raise ValueError("--max-tokens must be positive")
     if args.concurrency <= 0:
         raise ValueError("--concurrency must be positive")
-    extra = _extra_body(args.extra_body)
+    extra = extra_body(args.extra_body)
     variants = build_variants(args)
     cases, data = build_cases(args)
     if not cases:
@@ -410,7 +402,7 @@ async def run_eval(args: argparse.Namespace, command: str) -> dict[str, Any]:
             url = v.url or args.url
             if v.template is not None:
                 template = get_fim_template(v.template)
-                markers = tuple(dict.fromkeys(template.stop_tokens + template.required_tokens))
+                markers = template_markers(template)
 
                 async def fill_raw(case: FimCase) -> Fill:
                     r = await complete_raw_fim(url, models[url], template.build(case.prefix, case.suffix).text,
@@ -623,9 +615,7 @@ def markdown_report(report: dict[str, Any]) -> str:
         *[f"  - `{v['name']}` ({v['model']} at {v['url']}): `{json.dumps(v['request'], ensure_ascii=False)}`"
           for v in report["variants"]],
         "",
-        "```",
-        report["command"],
-        "```",
+        *command_block(report["command"]),
         "",
     ]
     if data.get("source") == "pinned":
@@ -674,7 +664,7 @@ def markdown_report(report: dict[str, Any]) -> str:
 
 
 def fim_command(args: argparse.Namespace) -> int:
-    out = Path(args.out) if args.out else default_out()
+    out = Path(args.out) if args.out else default_out("eval-fim")
     report = run_and_report(args, "fim", run_eval, out, markdown_report, summary_table)
     failed = [v["name"] for v in report["variants"]
               if report["cases"] and report["summary"][v["name"]]["all"]["all"]["errors"] == report["cases"]]

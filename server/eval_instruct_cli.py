@@ -29,7 +29,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from server.eval_reports import fmt, md_cell, run_and_report
+from server.cli_options import default_out, extra_body
+from server.eval_reports import command_block, fmt, md_cell, run_and_report
 
 DEFAULT_MAX_TOKENS = 768  # EvalPlus's default; instruct replies carry prose around the code
 DEFAULT_KS = (1, 10)
@@ -124,11 +125,6 @@ def _validate(args: argparse.Namespace) -> None:
         raise ValueError("--top-p must be in (0, 1]")
 
 
-def default_out(benchmark: str, today: _dt.date | None = None) -> Path:
-    today = today or _dt.date.today()
-    return Path.cwd() / f"eval-{benchmark}-{today.isoformat()}.json"
-
-
 def load_tasks(args: argparse.Namespace) -> tuple[list[Any], dict[str, Any]]:
     """All tasks of the benchmark, and where they came from (for the report)."""
     from model.evaluation import humaneval, mbpp
@@ -166,14 +162,13 @@ async def run_instruct_eval(args: argparse.Namespace, command: str) -> dict[str,
     )
     from model.evaluation.instruct_prompts import user_messages
     from model.sandbox import get_sandbox
-    from server.eval_cli import _extra_body
 
     _validate(args)
     # The sandbox first: without one, nothing is asked of the server.
     sandbox = get_sandbox(unsafe_no_sandbox=getattr(args, "unsafe_no_sandbox", False))
     ks = parse_ks(args.k, args.samples)
     temperature, top_p = sampling(args)
-    extra = _extra_body(args.extra_body)
+    extra = extra_body(args.extra_body)
     all_tasks, data = load_tasks(args)
     tasks = select_cases(all_tasks, args.limit, args.seed)
 
@@ -294,9 +289,7 @@ def markdown_report(report: dict[str, Any]) -> str:
         f"concurrency {st['concurrency']}",
         f"- prompt: {data['prompt']}; data: `{data['file']}`",
         "",
-        "```",
-        report["command"],
-        "```",
+        *command_block(report["command"]),
         "",
         summary_table(report),
         "",
@@ -313,7 +306,7 @@ def markdown_report(report: dict[str, Any]) -> str:
 
 
 def instruct_command(args: argparse.Namespace) -> int:
-    out = Path(args.out) if args.out else default_out(args.benchmark)
+    out = Path(args.out) if args.out else default_out(f"eval-{args.benchmark}")
     report = run_and_report(args, args.benchmark, run_instruct_eval, out, markdown_report, summary_table)
     s = report["summary"]
     if s["completions"] and s["errors"] == s["completions"]:

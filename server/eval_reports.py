@@ -1,4 +1,5 @@
-"""What every `codefill eval` report shares: number and cell formatting, and writing the JSON and Markdown pair."""
+"""What every `codefill eval` report shares: number and cell formatting, the command block, and writing the JSON
+and Markdown pair."""
 
 from __future__ import annotations
 
@@ -19,6 +20,11 @@ def md_cell(text: str, width: int = 120) -> str:
     """`text` as one Markdown table cell: pipes and newlines escaped, cut to `width`."""
     shown = text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", "\\n")
     return shown if len(shown) <= width else shown[:width - 3] + "..."
+
+
+def command_block(command: str) -> list[str]:
+    """The command line that wrote a report, as Markdown lines: a code block, so it can be copied and rerun."""
+    return ["```", command, "```"]
 
 
 def write_reports(report: dict[str, Any], out: Path, markdown: str) -> Path:

@@ -50,6 +50,8 @@ class StreamOptions(_Strict):
     include_usage: bool = False
 
 
+# A request's `codefill.files` entry; the prompt is built from model.templates.ContextFile, made
+# from it where the completion is served (no docstring: it would become the schema's description).
 class RepoFile(_Strict):
     path: str
     content: str
@@ -208,27 +210,6 @@ class ChatCompletionResponse(BaseModel):
     model: str
     choices: list[ChatChoice]
     usage: Usage
-
-
-class ChatDelta(BaseModel):
-    role: Literal["assistant"] | None = None
-    content: str | None = None
-
-
-class ChatChunkChoice(BaseModel):
-    index: int
-    delta: ChatDelta
-    logprobs: None = None
-    finish_reason: str | None = None
-
-
-class ChatCompletionChunk(BaseModel):
-    id: str
-    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
-    created: int
-    model: str
-    choices: list[ChatChunkChoice]
-    usage: Usage | None = None
 
 
 class ModelCard(BaseModel):

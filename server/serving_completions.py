@@ -20,7 +20,7 @@ from model.postprocess import (
 )
 from model.templates.chat import encode_chat
 from model.templates.encoding import encode_raw
-from model.templates.fim import RepoFile
+from model.templates.fim import ContextFile
 from model.templates.instruct_fallback import build_fill_messages, extract_fill
 from server.errors import APIError
 from server.generation import (
@@ -187,7 +187,7 @@ class CompletionsService:
         template = state.fim_template
         if template is None:
             return self._prepare_fallback(prompt, req.suffix, max_tokens, post)
-        files = [RepoFile(path=f.path, content=f.content) for f in ext.files]
+        files = [ContextFile(path=f.path, content=f.content) for f in ext.files]
         try:
             # Editors send whole files: a FIM prompt is trimmed to --max-prompt-tokens, not refused.
             window = limits.prompt_window(max_len, max_tokens)

@@ -8,7 +8,7 @@ by their path, in the language of the file being edited.
 
 from __future__ import annotations
 
-from model.templates import RepoFile, get_fim_template
+from model.templates import ContextFile, get_fim_template
 
 from lsp.context.completion_context import CompletionContext
 from lsp.languages import comment_markers
@@ -16,7 +16,7 @@ from lsp.languages import comment_markers
 
 def render_prompt(ctx: CompletionContext, template_name: str) -> str:
     template = get_fim_template(template_name)
-    files = [RepoFile(path=path, content=content) for path, content in ctx.files]
+    files = [ContextFile(path=path, content=content) for path, content in ctx.files]
     if template.supports_repo_level():
         return template.build(ctx.prefix, ctx.suffix, repo_name=ctx.repo_name, path=ctx.path, files=files).text
     return template.build(comment_header(ctx) + ctx.prefix, ctx.suffix).text

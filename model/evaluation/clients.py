@@ -33,28 +33,28 @@ from typing import Any
 import httpx
 
 from model.openai_http import PRIORITY_BATCH, StreamError, api_root, auth_headers, error_message, sse_chunks
+from model.templates.fim_families import QWEN
 
 DEFAULT_TIMEOUT_S = 300.0
 
-QWEN_FIM_PREFIX = "<|fim_prefix|>"
-QWEN_FIM_SUFFIX = "<|fim_suffix|>"
-QWEN_FIM_MIDDLE = "<|fim_middle|>"
+QWEN_FIM_PREFIX, QWEN_FIM_SUFFIX, QWEN_FIM_MIDDLE = QWEN.required_tokens
 
-# Token ids of the tokens that end a Qwen2.5(-Coder) FIM completion, the same
-# set codefill's Qwen template stops on (model/templates/fim_families.py):
-# <|endoftext|> 151643, <|im_end|> 151645, <|fim_prefix|> 151659,
-# <|fim_middle|> 151660, <|fim_suffix|> 151661, <|fim_pad|> 151662,
-# <|repo_name|> 151663, <|file_sep|> 151664. vLLM's server takes them as its
-# `stop_token_ids` extension; stop *strings* would not work for these because
-# vLLM drops special tokens from the text before matching stop strings.
-QWEN_FIM_STOP_TOKEN_IDS: tuple[int, ...] = (
-    151643, 151645, 151659, 151660, 151661, 151662, 151663, 151664,
-)
+# Qwen2.5(-Coder)'s vocabulary ids of its special tokens. A raw vLLM server
+# takes stop tokens as ids (its `stop_token_ids` extension; stop *strings*
+# would not work because vLLM drops special tokens from the text before
+# matching them), and this client has no tokenizer to look them up in.
+_QWEN_TOKEN_IDS: dict[str, int] = {
+    "<|endoftext|>": 151643, "<|im_end|>": 151645, "<|fim_prefix|>": 151659, "<|fim_middle|>": 151660,
+    "<|fim_suffix|>": 151661, "<|fim_pad|>": 151662, "<|repo_name|>": 151663, "<|file_sep|>": 151664,
+}
+# The tokens codefill's Qwen template stops on; a KeyError here means the
+# template gained a stop token whose id is missing above.
+QWEN_FIM_STOP_TOKEN_IDS: tuple[int, ...] = tuple(sorted(_QWEN_TOKEN_IDS[t] for t in QWEN.stop_tokens))
 
 
 def qwen_fim_prompt(prefix: str, suffix: str) -> str:
     """Qwen2.5-Coder file-level FIM prompt (prefix-suffix-middle order)."""
-    return f"{QWEN_FIM_PREFIX}{prefix}{QWEN_FIM_SUFFIX}{suffix}{QWEN_FIM_MIDDLE}"
+    return QWEN.build(prefix, suffix).text
 
 
 class CompletionError(RuntimeError):

@@ -2,9 +2,9 @@
 
 from model.templates.fim import (
     FIM_TEMPLATES,
+    ContextFile,
     FimPrompt,
     FimTemplate,
-    RepoFile,
     Segment,
     detect_fim_template,
     encode_prompt,
@@ -14,9 +14,9 @@ from model.templates.fim import (
 
 __all__ = [
     "FIM_TEMPLATES",
+    "ContextFile",
     "FimPrompt",
     "FimTemplate",
-    "RepoFile",
     "Segment",
     "detect_fim_template",
     "encode_prompt",

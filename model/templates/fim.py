@@ -22,13 +22,13 @@ from model.templates.fim_families import (
     STARCODER_REPO_TOKENS,
     FimTemplate,
 )
-from model.templates.fim_prompt import FimPrompt, RepoFile, Segment
+from model.templates.fim_prompt import ContextFile, FimPrompt, Segment
 
 __all__ = [
     "FIM_TEMPLATES",
+    "ContextFile",
     "FimPrompt",
     "FimTemplate",
-    "RepoFile",
     "Segment",
     "detect_fim_template",
     "encode_prompt",

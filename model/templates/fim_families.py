@@ -20,12 +20,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from model.templates.fim_prompt import FimPrompt, RepoFile, Segment, join_segments, plain, token
+from model.templates.fim_prompt import ContextFile, FimPrompt, Segment, join_segments, plain, token
 
 # (prefix, suffix) -> segments
 Layout = Callable[[str, str], list[Segment]]
 # (prefix, suffix, repo_name, path, files) -> segments
-RepoLayout = Callable[[str, str, "str | None", "str | None", Sequence[RepoFile]], list[Segment]]
+RepoLayout = Callable[[str, str, "str | None", "str | None", Sequence[ContextFile]], list[Segment]]
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class FimTemplate:
         *,
         repo_name: str | None = None,
         path: str | None = None,
-        files: Sequence[RepoFile] = (),
+        files: Sequence[ContextFile] = (),
     ) -> FimPrompt:
         """The prompt for a hole between `prefix` and `suffix`.
 
@@ -77,7 +77,7 @@ _QWEN_FIM = ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>")
 
 
 def _qwen_repo(prefix: str, suffix: str, repo_name: str | None, path: str | None,
-               files: Sequence[RepoFile]) -> list[Segment]:
+               files: Sequence[ContextFile]) -> list[Segment]:
     segs: list[Segment] = []
     if repo_name is not None:
         segs += [token("<|repo_name|>"), plain(repo_name + "\n")]
@@ -118,7 +118,7 @@ STARCODER_REPO_TOKENS = ("<repo_name>", "<file_sep>")
 
 
 def _starcoder2_repo(prefix: str, suffix: str, repo_name: str | None, path: str | None,
-                     files: Sequence[RepoFile]) -> list[Segment]:
+                     files: Sequence[ContextFile]) -> list[Segment]:
     # StarCoder2 puts the path of the FIM file *inside* the prefix section and
     # adds no newline after a file's content.
     segs: list[Segment] = []

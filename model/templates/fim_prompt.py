@@ -28,8 +28,13 @@ class FimPrompt:
 
 
 @dataclass(frozen=True)
-class RepoFile:
-    """Another file of the repository, shown to the model as context."""
+class ContextFile:
+    """Another file of the repository, shown to the model as context.
+
+    The API's `codefill.files` entries (server.protocol.RepoFile) carry the
+    same two fields but are a pydantic model that validates a request; this
+    is what a template reads, whoever built the prompt (server, LSP, training).
+    """
 
     path: str
     content: str

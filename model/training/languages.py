@@ -1,8 +1,7 @@
 """The language of a repository file, from its name, extension or shebang.
 
-The model package may not import the LSP adapter (dependencies point from
-`lsp` to the server over HTTP only), so this table is the training side's
-own; both name tree-sitter grammars the same way.
+Extensions come from model/languages.py, the table the language server uses
+too, so a file is labelled here as the editor's completions see it.
 """
 
 from __future__ import annotations
@@ -13,27 +12,7 @@ from typing import Any
 
 from model.grammars import grammar
 from model.grammars import parser_for as _parser_for
-
-# file extension (lower case, with the dot) -> language (a tree-sitter grammar name where one exists)
-_BY_EXTENSION: dict[str, str] = {
-    ".py": "python", ".pyi": "python", ".pyx": "cython",
-    ".js": "javascript", ".mjs": "javascript", ".cjs": "javascript", ".jsx": "javascript",
-    ".ts": "typescript", ".mts": "typescript", ".cts": "typescript", ".tsx": "tsx",
-    ".go": "go", ".rs": "rust", ".java": "java", ".kt": "kotlin", ".kts": "kotlin",
-    ".scala": "scala", ".groovy": "groovy", ".gradle": "groovy",
-    ".c": "c", ".h": "c", ".cc": "cpp", ".cpp": "cpp", ".cxx": "cpp", ".hpp": "cpp",
-    ".hh": "cpp", ".hxx": "cpp", ".cu": "cpp", ".cuh": "cpp", ".m": "objc", ".mm": "objc",
-    ".cs": "csharp", ".fs": "fsharp", ".swift": "swift", ".dart": "dart", ".zig": "zig",
-    ".rb": "ruby", ".php": "php", ".pl": "perl", ".pm": "perl", ".lua": "lua", ".r": "r",
-    ".jl": "julia", ".hs": "haskell", ".ml": "ocaml", ".mli": "ocaml", ".ex": "elixir",
-    ".exs": "elixir", ".erl": "erlang", ".clj": "clojure", ".el": "elisp", ".nim": "nim",
-    ".sh": "bash", ".bash": "bash", ".zsh": "bash", ".ps1": "powershell",
-    ".sql": "sql", ".proto": "proto", ".tf": "hcl", ".hcl": "hcl",
-    ".html": "html", ".htm": "html", ".vue": "vue", ".svelte": "svelte",
-    ".css": "css", ".scss": "scss", ".less": "css",
-    ".json": "json", ".yaml": "yaml", ".yml": "yaml", ".toml": "toml", ".xml": "xml",
-    ".md": "markdown", ".rst": "rst", ".cmake": "cmake", ".mk": "make",
-}
+from model.languages import language_of_extension
 
 # Files known by their whole name.
 _BY_NAME: dict[str, str] = {
@@ -63,9 +42,9 @@ def detect_language(path: str, head: str = "") -> str | None:
         return _BY_NAME[name]
     if name.startswith("dockerfile"):
         return "dockerfile"
-    ext = os.path.splitext(name)[1]
-    if ext in _BY_EXTENSION:
-        return _BY_EXTENSION[ext]
+    language = language_of_extension(name)
+    if language is not None:
+        return language
     if head.startswith("#!"):
         return _language_of_shebang(head.split("\n", 1)[0])
     return None

@@ -11,7 +11,7 @@ from transformers import PreTrainedTokenizerFast
 
 from model.templates.fim import (
     FIM_TEMPLATES,
-    RepoFile,
+    ContextFile,
     detect_fim_template,
     encode_prompt,
     get_fim_template,
@@ -30,7 +30,7 @@ def _case_id(path: Path) -> str:
 def test_golden_prompt_and_stops(case_path: Path):
     case = yaml.safe_load(case_path.read_text(encoding="utf-8"))
     template = FIM_TEMPLATES[case_path.parent.name]
-    files = [RepoFile(f["path"], f["content"]) for f in case.get("files", [])]
+    files = [ContextFile(f["path"], f["content"]) for f in case.get("files", [])]
     prompt = template.build(
         case["prefix"], case["suffix"], repo_name=case.get("repo_name"), path=case.get("path"), files=files
     )
@@ -105,7 +105,7 @@ def test_starcoder1_vocabulary_gets_file_level_prompts_only():
                                  "<filename>", "<gh_stars>", "<reponame>"], eos="<|endoftext|>")
     template = detect_fim_template(starcoder1)
     assert template.name == "starcoder" and not template.supports_repo_level()
-    prompt = template.build("x = ", "\n", repo_name="r", path="a.py", files=[RepoFile("b.py", "y = 1\n")])
+    prompt = template.build("x = ", "\n", repo_name="r", path="a.py", files=[ContextFile("b.py", "y = 1\n")])
     assert prompt.text == "<fim_prefix>x = <fim_suffix>\n<fim_middle>"
     encode_prompt(starcoder1, prompt)  # every control token exists in this vocabulary
 
@@ -192,7 +192,8 @@ def test_control_token_text_in_user_code_is_not_a_control_token(qwen_tokenizer):
 
 
 def test_qwen_repo_level_prompt_encodes_its_separators(qwen_tokenizer):
-    prompt = FIM_TEMPLATES["qwen"].build("x = ", "\n", repo_name="demo", path="a.py", files=[RepoFile("b.py", "y = 1")])
+    prompt = FIM_TEMPLATES["qwen"].build("x = ", "\n", repo_name="demo", path="a.py",
+                                         files=[ContextFile("b.py", "y = 1")])
     ids = encode_prompt(qwen_tokenizer, prompt)
     assert ids[0] == qwen_tokenizer.convert_tokens_to_ids("<|repo_name|>")
     assert ids.count(qwen_tokenizer.convert_tokens_to_ids("<|file_sep|>")) == 2

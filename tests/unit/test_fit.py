@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from model.fit import PromptTooLong, fit_fim, fit_tokens
-from model.templates.fim import FIM_TEMPLATES, RepoFile, encode_prompt
+from model.templates.fim import FIM_TEMPLATES, ContextFile, encode_prompt
 
 QWEN = FIM_TEMPLATES["qwen"]
 CURSOR_PREFIX_LINE = "def target(x):\n    "
@@ -120,8 +120,8 @@ def test_max_tokens_alone_can_overflow_the_context(qwen_tokenizer):
 def test_repository_files_go_before_any_line_and_the_farthest_first(qwen_tokenizer):
     prefix = numbered_lines(40, "before") + CURSOR_PREFIX_LINE
     suffix = CURSOR_SUFFIX_LINE + numbered_lines(10, "after")
-    far = RepoFile("far.py", numbered_lines(150, "far"))
-    near = RepoFile("near.py", numbered_lines(150, "near"))
+    far = ContextFile("far.py", numbered_lines(150, "far"))
+    near = ContextFile("near.py", numbered_lines(150, "near"))
     budget_for_one_file = (
         len(encode_prompt(qwen_tokenizer, QWEN.build(prefix, suffix, path="main.py", files=[near]))) + 50
     )
@@ -140,7 +140,7 @@ def test_repository_files_go_before_any_line_and_the_farthest_first(qwen_tokeniz
 
 
 def test_all_files_stay_when_they_fit(qwen_tokenizer):
-    files = [RepoFile("a.py", "A = 1\n"), RepoFile("b.py", "B = 2\n")]
+    files = [ContextFile("a.py", "A = 1\n"), ContextFile("b.py", "B = 2\n")]
     result = fit_fim(qwen_tokenizer, QWEN, "x = ", "\n", max_tokens=16, max_model_len=2048,
                      repo_name="demo", path="main.py", files=files)
     assert result.prompt == QWEN.build("x = ", "\n", repo_name="demo", path="main.py", files=files)

@@ -9,7 +9,7 @@ from lsprotocol import types as lsp_types
 
 from lsp.context import CompletionContext, ContextBuilder, render_prompt
 from lsp.documents import DocumentStore, SyntaxDocument
-from model.templates import RepoFile, get_fim_template
+from model.templates import ContextFile, get_fim_template
 
 # --- helpers (also used by test_lsp_context_imports.py) ------------------------
 
@@ -435,7 +435,7 @@ def test_render_prompt_for_qwen_is_what_the_server_template_builds(python_worksp
     assert ctx.files
     expected = get_fim_template("qwen").build(
         ctx.prefix, ctx.suffix, repo_name=ctx.repo_name, path=ctx.path,
-        files=[RepoFile(path=p, content=c) for p, c in ctx.files],
+        files=[ContextFile(path=p, content=c) for p, c in ctx.files],
     ).text
     prompt = render_prompt(ctx, "qwen")
     assert prompt == expected

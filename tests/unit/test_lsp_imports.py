@@ -10,7 +10,7 @@ from tests.conftest import REPO_ROOT
 
 CHECK = """
 import sys
-from lsp.server import build_server
+from lsp.app import build_server
 from lsp.settings import Settings
 import lsp.cli, lsp.context
 build_server(Settings())
@@ -24,3 +24,23 @@ def test_lsp_loads_no_server_engine_or_ml_code():
     out = subprocess.run([sys.executable, "-c", CHECK], capture_output=True, text=True, cwd=REPO_ROOT,
                          timeout=120, check=True).stdout
     assert out.strip() == "[]"
+
+
+FEATURES = ("completion", "configuration", "document_sync", "inline_completion", "lifecycle",
+            "telemetry_commands", "workspace_folders")
+
+
+def _fresh(code: str) -> str:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT,
+                          timeout=120, check=True).stdout.strip()
+
+
+def test_the_server_class_knows_no_feature():
+    code = "import sys, lsp.server; print(sorted(m for m in sys.modules if m.startswith('lsp.features')))"
+    assert _fresh(code) == "[]"
+
+
+def test_each_feature_imports_on_its_own():
+    # A feature imported first is where an import circle through lsp.server would break.
+    for name in FEATURES:
+        assert _fresh(f"import lsp.features.{name} as f; print(callable(f.register))") == "True", name

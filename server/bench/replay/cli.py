@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from server.bench.cli import json_object
+from server import cli_options
 from server.bench.replay.histories import DEFAULT_MAX_CHARS, DEFAULT_MIN_CHARS
 from server.bench.replay.typist import RHYTHMS
 
@@ -44,10 +44,6 @@ DEFAULT_LIMIT = 12
 DEFAULT_DEBOUNCE_MS = 150  # codefill lsp's own default
 DEFAULT_MAX_TOKENS = 128  # likewise
 CLIENTS = ("codefill", "plain", "raw")
-
-
-def _names(text: str) -> list[str]:
-    return [x.strip() for x in text.split(",") if x.strip()]
 
 
 def _positive(text: str) -> float:
@@ -66,19 +62,21 @@ def add_replay_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--url", required=True, help="the codefill server, e.g. http://127.0.0.1:8000")
     p.add_argument("--model", default=None, help="model at --url (default: the first it lists)")
     p.add_argument("--api-key", default=None)
-    p.add_argument("--clients", type=_names, default=None,
+    p.add_argument("--clients", type=cli_options.comma_list, default=None,
                    help="which of codefill,plain,raw (default codefill,plain, and raw with --raw-url)")
     p.add_argument("--raw-url", default=None, metavar="URL",
                    help="raw vLLM (python -m vllm.entrypoints.openai.api_server), driven with a client-built prompt")
     p.add_argument("--raw-fim-template", default="qwen", metavar="NAME", help="its FIM template (default qwen)")
     p.add_argument("--raw-model", default=None)
-    p.add_argument("--raw-extra-body", type=json_object, default={}, metavar="JSON",
+    p.add_argument("--raw-extra-body", type=cli_options.json_object, default={}, metavar="JSON",
                    help="merged into every raw request (default sends the template's stop strings with "
                         "skip_special_tokens false and repetition_penalty 1)")
     p.add_argument("--limit", type=int, default=DEFAULT_LIMIT, help=f"edit sessions (default {DEFAULT_LIMIT})")
     p.add_argument("--seed", type=int, default=0, help="which sessions, and the typing rhythm (default 0)")
-    p.add_argument("--languages", type=_names, default=None, help="e.g. python,javascript (default all)")
-    p.add_argument("--packages", type=_names, default=None, help="pinned histories to use (default all)")
+    p.add_argument("--languages", type=cli_options.comma_list, default=None,
+                   help="e.g. python,javascript (default all)")
+    p.add_argument("--packages", type=cli_options.comma_list, default=None,
+                   help="pinned histories to use (default all)")
     p.add_argument("--sessions-file", default=None, metavar="JSON",
                    help='edit sessions of your own instead: {"sessions": [{"path", "before", "text", "after"}]}')
     p.add_argument("--max-chars", type=int, default=DEFAULT_MAX_CHARS,
@@ -109,7 +107,7 @@ def add_replay_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def default_out(today: _dt.date | None = None) -> Path:
-    return Path.cwd() / f"replay-{(today or _dt.date.today()).isoformat()}.json"
+    return cli_options.default_out("replay", today)
 
 
 def _sessions(args: argparse.Namespace) -> tuple[list[Any], list[str]]:
@@ -240,7 +238,6 @@ async def run_replay(args: argparse.Namespace, command: str) -> tuple[dict[str, 
     if args.limit < 1 or args.debounce_ms < 0 or args.max_tokens < 1 or args.warmup < 0:
         raise ValueError("--limit and --max-tokens must be positive, --debounce-ms and --warmup not negative")
     sessions, described = _sessions(args)
-    out = Path(args.out) if args.out else default_out()
     scratch = Path(tempfile.mkdtemp(prefix="codefill-replay-"))
     askers = _askers(args, scratch)
     options = Options(Rhythm(args.rhythm, args.typing_speed, args.seed), pause_s=args.debounce_ms / 1000,

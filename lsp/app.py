@@ -1,0 +1,37 @@
+"""The language server with its features: the one module that knows both.
+
+Imports go one way: features import the server class (lsp.server) and each other,
+this module imports both; lsp.server imports no feature, so a feature module can be
+imported (and tested) on its own.
+"""
+
+from __future__ import annotations
+
+from lsp.features import (
+    completion,
+    configuration,
+    document_sync,
+    inline_completion,
+    lifecycle,
+    telemetry_commands,
+    workspace_folders,
+)
+from lsp.server import CodefillLanguageServer
+from lsp.settings import Settings
+
+FEATURES = (
+    lifecycle,
+    configuration,
+    workspace_folders,
+    document_sync,
+    inline_completion,
+    completion,
+    telemetry_commands,
+)
+
+
+def build_server(settings: Settings) -> CodefillLanguageServer:
+    server = CodefillLanguageServer(settings)
+    for feature in FEATURES:
+        feature.register(server)
+    return server
