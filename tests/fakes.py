@@ -194,14 +194,28 @@ class FakeServer:
         self._sock.close()
 
 
-def fake_echo_app(name: str, log: list[dict], text: str = "x = 1", delay_s: float = 0.005, fail_every: int = 0):
+def fake_echo_app(name: str, log: list[dict], text: str = "x = 1", delay_s: float = 0.005, fail_every: int = 0,
+                  drafts: tuple[int, int] | None = None):
     """Answers every `/v1/completions` request with `text` (streamed in pieces after `delay_s`),
     for load tests; each request is logged with its arrival time (`_t`). With `fail_every` N,
-    every Nth request gets a 500."""
+    every Nth request gets a 500. With `drafts` (proposed, accepted), each request adds them to
+    vLLM's speculative decoding counters on `/metrics`, laid out as vLLM writes them."""
     from fastapi import FastAPI
-    from fastapi.responses import JSONResponse, StreamingResponse
+    from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
     app = FastAPI()
+
+    if drafts is not None:
+        @app.get("/metrics")
+        async def metrics():
+            n = len(log)
+            labels = f'{{engine="0",model_name="/models/{name}"}}'
+            lines = []
+            for metric, per_request in (("draft", drafts[0]), ("accepted", drafts[1])):
+                full = f"vllm:spec_decode_num_{metric}_tokens"
+                lines += [f"# TYPE {full}_total counter", f"{full}_total{labels} {float(n * per_request)}",
+                          f"# TYPE {full}_created gauge", f"{full}_created{labels} 1.7962814610128114e+09"]
+            return PlainTextResponse("\n".join(lines) + "\n")
 
     @app.get("/v1/models")
     async def models():

@@ -7,7 +7,9 @@ multi-line (64 or 128 new tokens), mixed uniformly, all streamed and greedy.
 At each concurrency level (`--concurrency`, default 1,4,16,64) the server gets
 `--requests` requests (at least as many as the level) with that many in flight
 at once. Reported per level: time to first token and total latency
-p50/p95/p99, requests/s and generated tokens/s over the time the server was busy.
+p50/p95/p99, requests/s and generated tokens/s over the time the server was busy,
+and for a server that drafts speculatively, the share of its draft tokens it
+accepted (vLLM's counters on /metrics, read round by round: server.bench.drafts).
 
 With `--compare URL2`, both servers run in one run, interleaved: each round of
 requests (by default as many as the concurrency) goes to one server and then
@@ -42,7 +44,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from server.bench.workload import DEFAULT_PROMPT_TOKENS, KINDS
+from server import cli_options
+from server.bench.workload import DEFAULT_KINDS, DEFAULT_PROMPT_TOKENS, KINDS
 
 DEFAULT_LEVELS = (1, 4, 16, 64)
 DEFAULT_REQUESTS = 32
@@ -66,16 +69,6 @@ def _kinds(text: str) -> list[str]:
     return kinds
 
 
-def json_object(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError("must be a JSON object")
-    return value
-
-
 def add_bench_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="measure latency and throughput of a server (optionally against another)",
                        description=__doc__.split("\n\n", 1)[1] + _REPLAY_NOTE,
@@ -87,14 +80,14 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--api-key", default=None)
     p.add_argument("--raw-fim-template", default=None, metavar="NAME",
                    help="drive --url with a client-built FIM prompt (no `suffix`)")
-    p.add_argument("--extra-body", type=json_object, default={}, metavar="JSON",
+    p.add_argument("--extra-body", type=cli_options.json_object, default={}, metavar="JSON",
                    help="merged into every request to --url")
     p.add_argument("--name", default=None, help="name of --url in the report (default: its model name)")
     p.add_argument("--compare", default=None, metavar="URL2", help="a second server, run interleaved")
     p.add_argument("--compare-model", default=None)
     p.add_argument("--compare-api-key", default=None)
     p.add_argument("--compare-raw-fim-template", default=None, metavar="NAME")
-    p.add_argument("--compare-extra-body", type=json_object, default={}, metavar="JSON")
+    p.add_argument("--compare-extra-body", type=cli_options.json_object, default={}, metavar="JSON")
     p.add_argument("--compare-name", default=None)
     p.add_argument("--concurrency", type=_int_list, default=list(DEFAULT_LEVELS),
                    help="levels (default 1,4,16,64)")
@@ -106,7 +99,9 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
                         "of machine noise lands on both servers)")
     p.add_argument("--prompt-tokens", type=_int_list, default=list(DEFAULT_PROMPT_TOKENS),
                    help="prompt sizes in tokens, drawn uniformly (default 512,2048,8192)")
-    p.add_argument("--kinds", type=_kinds, default=list(KINDS), help="single-line,multi-line (default both)")
+    p.add_argument("--kinds", type=_kinds, default=list(DEFAULT_KINDS),
+                   help="of single-line, multi-line, typing (a line typed through: a request at each pause, "
+                        "server.bench.workload); default single-line,multi-line")
     p.add_argument("--tokenizer", default=None,
                    help="tokenizer.json (or folder) to size prompts; default: the embedded model's if "
                         "cached, else an estimate from characters")
@@ -118,7 +113,7 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
                         "(default 0: none)")
     p.add_argument("--chat-max-tokens", type=int, default=256, metavar="M",
                    help="new tokens each background chat request asks for (default 256)")
-    p.add_argument("--chat-extra-body", type=json_object, default={}, metavar="JSON",
+    p.add_argument("--chat-extra-body", type=cli_options.json_object, default={}, metavar="JSON",
                    help="merged into every background chat request, e.g. '{\"priority\": 20}'")
     p.add_argument("--out", default=None, help="JSON report; .md and .png go beside it")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -137,7 +132,7 @@ codefill lsp and plain clients (see `codefill bench replay --help`).
 
 
 def default_out(today: _dt.date | None = None) -> Path:
-    return Path.cwd() / f"bench-{(today or _dt.date.today()).isoformat()}.json"
+    return cli_options.default_out("bench", today)
 
 
 async def _target(name: str | None, url: str, model: str | None, key: str | None, template: str | None,
@@ -272,7 +267,8 @@ def _level_line(entry: dict[str, Any], names: list[str]) -> str:
         s = entry[n]
         lat = "-" if s["latency_p50_s"] is None else f"{s['latency_p50_s']:.2f}"
         tps = "-" if s["tokens_per_s"] is None else f"{s['tokens_per_s']:.1f}"
-        parts.append(f"{n} p50 {lat} s, {tps} tok/s, {s['errors']} errors;")
+        drafts = "" if s.get("draft_acceptance") is None else f", drafts {s['draft_acceptance']:.0%} accepted"
+        parts.append(f"{n} p50 {lat} s, {tps} tok/s{drafts}, {s['errors']} errors;")
     if "ratio" in entry and entry["ratio"]["latency_p50_s"] is not None:
         r = entry["ratio"]
         tps = "-" if r["tokens_per_s"] is None else f"{r['tokens_per_s']:.3f}"

@@ -9,12 +9,19 @@ def _f(x: float | None, scale: float = 1.0, spec: str = ".0f") -> str:
     return "-" if x is None else format(x * scale, spec)
 
 
+def _drafts(s: dict[str, Any]) -> str:
+    """accepted/proposed draft tokens (server.bench.drafts); - without speculation's counters."""
+    if s.get("draft_acceptance") is None:
+        return "-"
+    return f"{s['draft_acceptance']:.0%} of {s['draft_tokens']:.0f}"
+
+
 def figures_table(report: dict[str, Any]) -> str:
     servers = report["server_names"]
     lines = [
         "| concurrency | server | TTFT p50 (ms) | TTFT p95 (ms) | TTFT p99 (ms) | latency p50 (ms) "
-        "| latency p95 (ms) | latency p99 (ms) | req/s | tokens/s | mean new tokens | errors |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| latency p95 (ms) | latency p99 (ms) | req/s | tokens/s | mean new tokens | draft acceptance | errors |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for lv in report["levels"]:
         for name in servers:
@@ -23,7 +30,8 @@ def figures_table(report: dict[str, Any]) -> str:
                 f"| {lv['concurrency']} | {name} | {_f(s['ttft_p50_s'], 1000)} | {_f(s['ttft_p95_s'], 1000)} "
                 f"| {_f(s['ttft_p99_s'], 1000)} | {_f(s['latency_p50_s'], 1000)} | {_f(s['latency_p95_s'], 1000)} "
                 f"| {_f(s['latency_p99_s'], 1000)} | {_f(s['requests_per_s'], 1, '.3f')} "
-                f"| {_f(s['tokens_per_s'], 1, '.1f')} | {_f(s['mean_completion_tokens'], 1, '.1f')} | {s['errors']} |"
+                f"| {_f(s['tokens_per_s'], 1, '.1f')} | {_f(s['mean_completion_tokens'], 1, '.1f')} "
+                f"| {_drafts(s)} | {s['errors']} |"
             )
     return "\n".join(lines)
 

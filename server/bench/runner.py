@@ -19,9 +19,10 @@ from typing import Any, Awaitable, Callable, Sequence
 import httpx
 
 from model.evaluation.clients import CompletionResult, complete_fim, complete_raw_fim
+from server.bench.drafts import DraftCounts, draft_figures, read_draft_counts
 from server.bench.stats import Sample, level_stats, paired_ratios, ratios
 from server.bench.workload import BenchRequest
-from server.eval_cli import cut_at_markers
+from server.raw_fim import cut_at_markers
 
 
 @dataclass
@@ -98,16 +99,21 @@ async def run_level(
 ) -> tuple[dict[str, Any], list[Sample]]:
     samples: dict[str, list[Sample]] = {t.name: [] for t in targets}
     busy = dict.fromkeys(samples, 0.0)
+    drafts: dict[str, DraftCounts | None] = dict.fromkeys(samples)
     parts = split_rounds(requests, rounds, concurrency)
     for k, part in enumerate(parts):
         order = list(targets) if k % 2 == 0 else list(targets)[::-1]
         for t in order:
+            before = await read_draft_counts(t.url, t.api_key, client)
             got, took = await run_round(t, part, concurrency, concurrency, k, client, timeout, on_done)
+            after = await read_draft_counts(t.url, t.api_key, client)
             samples[t.name].extend(got)
             busy[t.name] += took
+            if before is not None and after is not None:
+                drafts[t.name] = (after - before) + (drafts[t.name] or DraftCounts())
     entry: dict[str, Any] = {"concurrency": concurrency, "rounds": len(parts), "requests": len(requests)}
     for t in targets:
-        entry[t.name] = level_stats(samples[t.name], busy[t.name])
+        entry[t.name] = {**level_stats(samples[t.name], busy[t.name]), **draft_figures(drafts[t.name])}
     if len(targets) == 2:
         a, b = targets
         entry["ratio"] = ratios(entry[a.name], entry[b.name])

@@ -9,7 +9,12 @@ workload needs no download and is the same for every server in a run):
 * single-line: the cursor sits inside a code line, after its first characters;
   the middle is the rest of that line, the suffix starts at the next line;
 * multi-line: the cursor sits at the start of a function body (3-20 lines,
-  found with `ast`); the middle is the body.
+  found with `ast`); the middle is the body;
+* typing: a line typed through, as the typing replay (server.bench.replay)
+  asks: one single-line request at each pause in the line (after a space, `(`,
+  `.` or `:`), in order, each prefix the one before plus what was typed since;
+  so a server that reuses its cache for the shared prefix shows it. (Not in the
+  default mix.)
 
 Around the cursor, whole lines are taken until the prompt reaches its target
 size in tokens: about 3/4 prefix, 1/4 suffix (a file too short on one side
@@ -31,11 +36,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal, Sequence
 
-Kind = Literal["single-line", "multi-line"]
-KINDS: tuple[Kind, ...] = ("single-line", "multi-line")
+from server.bench.replay.typist import THINK_AFTER  # where the replay's typist pauses
+
+Kind = Literal["single-line", "multi-line", "typing"]
+KINDS: tuple[Kind, ...] = ("single-line", "multi-line", "typing")
+DEFAULT_KINDS: tuple[Kind, ...] = ("single-line", "multi-line")
 DEFAULT_PROMPT_TOKENS = (512, 2048, 8192)
 # New tokens asked for: short for the rest of a line, longer for a block.
-MAX_TOKENS_CHOICES: dict[Kind, tuple[int, ...]] = {"single-line": (16, 32), "multi-line": (64, 128)}
+MAX_TOKENS_CHOICES: dict[Kind, tuple[int, ...]] = {"single-line": (16, 32), "multi-line": (64, 128),
+                                                   "typing": (16, 32)}
+TYPING_PAUSES = 8  # most requests one typed line gives
 PREFIX_SHARE = 0.75
 CHARS_PER_TOKEN = 4.0  # stdlib Python with the Qwen2.5-Coder tokenizer: 3.6-5.1 chars per token
 
@@ -162,8 +172,8 @@ def _window(lines: list[str], before: int, after: int, budget: int, count: Token
     return lo, hi
 
 
-def _single_line(src: SourceFile, rng: random.Random) -> tuple[int, str, str, str] | None:
-    """(line index, text before the cursor on it, middle, rest of the line ending) or None."""
+def _code_line(src: SourceFile, rng: random.Random, cut_after: str, least: int) -> tuple[int, list[int]] | None:
+    """(line index, the cursor columns after one of `cut_after` on it, at least `least`) or None."""
     for _ in range(50):
         i = rng.randrange(len(src.lines))
         line = src.lines[i].rstrip("\r\n")
@@ -171,13 +181,22 @@ def _single_line(src: SourceFile, rng: random.Random) -> tuple[int, str, str, st
         if len(code) < 12 or code.startswith(("#", '"', "'")) or not line.startswith(" "):
             continue
         indent = len(line) - len(line.lstrip())
-        # Cut after a word: where a user pauses and the editor asks.
-        cuts = [j for j in range(indent + 2, len(line) - 3) if line[j - 1] in " (.,=[" and line[j] != " "]
-        if not cuts:
-            continue
-        j = rng.choice(cuts)
-        return i, line[:j], line[j:], src.lines[i][len(line):]
+        cuts = [j for j in range(indent + 2, len(line) - 3) if line[j - 1] in cut_after and line[j] != " "]
+        if len(cuts) >= least:
+            return i, cuts
     return None
+
+
+def _single_line(src: SourceFile, rng: random.Random) -> tuple[int, str, str, str] | None:
+    """(line index, text before the cursor on it, middle, rest of the line ending) or None."""
+    # Cut after a word: where a user pauses and the editor asks.
+    got = _code_line(src, rng, " (.,=[", 1)
+    if got is None:
+        return None
+    i, cuts = got
+    line = src.lines[i].rstrip("\r\n")
+    j = rng.choice(cuts)
+    return i, line[:j], line[j:], src.lines[i][len(line):]
 
 
 def _fits(src: SourceFile, target_tokens: int) -> bool:
@@ -188,7 +207,7 @@ def build_workload(
     n: int,
     *,
     prompt_tokens: Sequence[int] = DEFAULT_PROMPT_TOKENS,
-    kinds: Sequence[Kind] = KINDS,
+    kinds: Sequence[Kind] = DEFAULT_KINDS,
     seed: int = 0,
     count: TokenCounter = char_estimate,
     sources: list[SourceFile] | None = None,
@@ -213,6 +232,9 @@ def build_workload(
         if not candidates:
             raise WorkloadError(f"no source file is long enough for {target}-token {kind} prompts")
         src = rng.choice(candidates)
+        if kind == "typing":
+            out.extend(_typed_line(src, rng, target, max_tokens, count, id_prefix, len(out), n - len(out)))
+            continue
         if kind == "single-line":
             got = _single_line(src, rng)
             if got is None:
@@ -235,6 +257,27 @@ def build_workload(
         out.append(BenchRequest(
             request_id=f"{id_prefix}{len(out)}", kind=kind, target_tokens=target, source=src.name,
             cursor_line=cursor_line + 1, prefix=prefix, suffix=suffix, expected=middle, max_tokens=max_tokens,
+        ))
+    return out
+
+
+def _typed_line(src: SourceFile, rng: random.Random, target: int, max_tokens: int, count: TokenCounter,
+                id_prefix: str, first: int, most: int) -> list[BenchRequest]:
+    """The requests of one line typed through: one per pause, in typing order (at most `most`)."""
+    got = _code_line(src, rng, " " + THINK_AFTER, 2)
+    if got is None:
+        return []
+    i, cuts = got
+    line = src.lines[i].rstrip("\r\n")
+    line_end = src.lines[i][len(line):]
+    # One window for the whole line, as an editor's file around a line being typed hardly moves.
+    lo, hi = _window(src.lines, i, i + 1, target - count(line[:cuts[0]]), count)
+    out = []
+    for j in cuts[:min(TYPING_PAUSES, most)]:
+        out.append(BenchRequest(
+            request_id=f"{id_prefix}{first + len(out)}", kind="typing", target_tokens=target, source=src.name,
+            cursor_line=i + 1, prefix="".join(src.lines[lo:i]) + line[:j],
+            suffix=line_end + "".join(src.lines[i + 1:hi]), expected=line[j:], max_tokens=max_tokens,
         ))
     return out
 

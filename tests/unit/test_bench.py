@@ -50,6 +50,24 @@ def test_prompts_have_about_the_asked_size(sources, target):
     assert all(0.9 * target <= s <= 1.15 * target for s in sizes), sizes
 
 
+def test_typing_requests_follow_one_line_typed_through(sources):
+    reqs = build_workload(12, prompt_tokens=[512], kinds=["typing"], seed=3, sources=sources)
+    assert len(reqs) == 12 and all(r.kind == "typing" and not r.multiline for r in reqs)
+    runs = 0
+    for before, after in zip(reqs, reqs[1:]):
+        if (after.source, after.cursor_line) != (before.source, before.cursor_line):
+            runs += 1
+            continue
+        # the next pause in the same line: what was typed since joins the prefix, the suffix stays
+        assert after.prefix.startswith(before.prefix) and len(after.prefix) > len(before.prefix)
+        assert after.suffix == before.suffix
+        assert before.expected.endswith(after.expected)
+        assert after.prefix[-1] in " (.:" and not after.expected.startswith(" ")  # after a pause, at a word
+    assert runs < 11  # several requests per typed line
+    assert build_workload(6, kinds=["single-line", "multi-line"], seed=1, sources=sources) == \
+        build_workload(6, seed=1, sources=sources)  # the default mix leaves typing out
+
+
 def test_workload_is_named_by_its_seed(sources):
     a = build_workload(10, seed=7, sources=sources)
     assert a == build_workload(10, seed=7, sources=sources)
@@ -154,6 +172,21 @@ def test_compare_run_interleaves_servers_and_writes_the_report(tmp_path):
     assert "Ratios model-a/model-b" in md and "bench.png" in md
     png = out.with_suffix(".png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
+
+
+def test_draft_acceptance_is_read_from_each_servers_counters_round_by_round(tmp_path):
+    with FakeServer(fake_echo_app("spec", [], drafts=(5, 3))) as a, FakeServer(fake_echo_app("plain", [])) as b:
+        out = tmp_path / "bench.json"
+        rc = main(["bench", "--url", a.url, "--compare", b.url, "--concurrency", "1,2", "--requests", "4",
+                   "--prompt-tokens", "64", "--warmup", "1", "--out", str(out), "--quiet"])
+    assert rc == 0
+    report = json.loads(out.read_text())
+    for lv in report["levels"]:
+        # only the measured requests count (the warm-up came before), each server's alone
+        assert lv["spec"]["draft_tokens"] == 20 and lv["spec"]["accepted_draft_tokens"] == 12
+        assert lv["spec"]["draft_acceptance"] == pytest.approx(0.6)
+        assert lv["plain"]["draft_tokens"] is None and lv["plain"]["draft_acceptance"] is None
+    assert "| 60% of 20 |" in out.with_suffix(".md").read_text()
 
 
 def test_failed_requests_are_counted_not_fatal(tmp_path):
