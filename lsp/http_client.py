@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 
 from lsp.settings import Settings
+from model.client_request import CodefillFields, CompletionBody
 from model.openai_http import StreamError, api_root, auth_headers, error_message, sse_chunks
 
 log = logging.getLogger(__name__)
@@ -114,31 +115,28 @@ class FimClient:
     async def _complete(self, ctx: Any, multiline: bool | None, settings: Settings,
                         on_text: Callable[[str], None] | None) -> str:
         model = settings.model or await self._first_model(settings)
-        body: dict[str, Any] = {
-            "model": model,
-            "max_tokens": settings.max_tokens,
-            "temperature": settings.temperature,
-            "stream": True,
-        }
         cut: RawCut | None = None
+        suffix: str | None = None
+        codefill: CodefillFields | None = None
         if settings.raw_fim_template:
             from lsp.context import render_prompt
 
-            body["prompt"] = render_prompt(ctx, settings.raw_fim_template)
+            prompt = render_prompt(ctx, settings.raw_fim_template)
             cut = RawCut(settings.raw_fim_template, bool(multiline))
         else:
-            body["prompt"] = ctx.prefix
-            body["suffix"] = ctx.suffix
-            body["codefill"] = {
-                "repo_name": ctx.repo_name,
-                "path": ctx.path,
-                "language": ctx.language,  # the server's syntax-aware post-processing parses with it
-                "files": [{"path": p, "content": c} for p, c in ctx.files],
-                "multiline": multiline,
+            prompt, suffix = ctx.prefix, ctx.suffix
+            codefill = CodefillFields(
+                repo_name=ctx.repo_name,
+                path=ctx.path,
+                language=ctx.language,  # the server's syntax-aware post-processing parses with it
+                files=ctx.files,
+                multiline=multiline,
                 # The server ends the generation there with the whole lines written: a partial
                 # answer in time beats a whole one after this client has given up on it.
-                "max_time_ms": max(1, settings.timeout_ms * 9 // 10),
-            }
+                max_time_ms=max(1, settings.timeout_ms * 9 // 10),
+            )
+        body = CompletionBody(model, prompt, settings.max_tokens, settings.temperature, stream=True,
+                              suffix=suffix, codefill=codefill).to_json()
         refused = self._refused.setdefault(settings.url, set())
         while True:
             if "codefill" in body:

@@ -65,7 +65,7 @@ DEFAULT_MAX_TOKENS = {"single-line": 64, "multi-line": 256}
 
 def add_eval_parser(sub: argparse._SubParsersAction) -> None:
     """Register `codefill eval` and its benchmarks on the top-level subparsers."""
-    from model.evaluation.infill import MODES
+    from model.evaluation.infill_cases import MODES
     from model.templates.fim import FIM_TEMPLATES
 
     p = sub.add_parser("eval", help="measure completion quality of a running server (HumanEval infilling, "
@@ -131,17 +131,8 @@ async def run_eval(args: argparse.Namespace, command: str) -> dict[str, Any]:
     from tqdm import tqdm
 
     from model.evaluation.clients import CompletionResult, complete_fim, complete_raw_fim, first_model, list_models
-    from model.evaluation.infill import (
-        CaseRecord,
-        Fill,
-        InfillCase,
-        Progress,
-        build_cases,
-        evaluate_infill,
-        first_line,
-        select_cases,
-        summarize,
-    )
+    from model.evaluation.infill import CaseRecord, Fill, Progress, evaluate_infill, first_line, summarize
+    from model.evaluation.infill_cases import InfillCase, build_cases, select_cases
     from model.sandbox import get_sandbox
     from model.templates.fim import get_fim_template
 

@@ -151,7 +151,7 @@ async def run_instruct_eval(args: argparse.Namespace, command: str) -> dict[str,
     from tqdm import tqdm
 
     from model.evaluation.clients import chat_complete, first_model, list_models
-    from model.evaluation.infill import select_cases
+    from model.evaluation.infill_cases import select_cases
     from model.evaluation.instruct import (
         InstructTask,
         Progress,

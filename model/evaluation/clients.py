@@ -26,12 +26,13 @@ ignores, so the same call measures raw vLLM; a `priority` in `extra` is sent in 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from model.client_request import CodefillFields, CompletionBody
 from model.openai_http import PRIORITY_BATCH, StreamError, api_root, auth_headers, error_message, sse_chunks
 from model.templates.fim_families import QWEN
 
@@ -194,22 +195,6 @@ async def post_completion(
     )
 
 
-def _body(
-    model: str, prompt: str, max_tokens: int, stop: str | Sequence[str] | None, stream: bool,
-    temperature: float, extra: dict[str, Any] | None,
-) -> dict[str, Any]:
-    body: dict[str, Any] = {"model": model, "prompt": prompt, "max_tokens": max_tokens,
-                            "temperature": temperature}
-    if stop:
-        body["stop"] = [stop] if isinstance(stop, str) else list(stop)
-    if stream:
-        body["stream"] = True
-        body["stream_options"] = {"include_usage": True}
-    if extra:
-        body.update(extra)
-    return body
-
-
 async def complete_fim(
     url: str,
     model: str,
@@ -221,19 +206,17 @@ async def complete_fim(
     *,
     stream: bool = False,
     temperature: float = 0.0,
-    codefill: dict[str, Any] | None = None,
+    codefill: CodefillFields | Mapping[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
     client: httpx.AsyncClient | None = None,
     timeout: float = DEFAULT_TIMEOUT_S,
     priority: int | None = PRIORITY_BATCH,
 ) -> CompletionResult:
     """FIM through `/v1/completions` with `suffix`; `codefill` is codefill's extension field
-    (e.g. `{"multiline": False}` or `{"postprocess": False}`), merged over a `codefill` object
-    in `extra` (`--extra-body '{"codefill": {"rules": ...}}'` keeps its keys)."""
-    body = _body(model, prefix, max_tokens, stop, stream, temperature, extra)
-    body["suffix"] = suffix
-    if codefill is not None:
-        body["codefill"] = {**(body.get("codefill") or {}), **codefill}
+    (e.g. `CodefillFields(multiline=False)` or `{"postprocess": False}`), merged over a `codefill`
+    object in `extra` (`--extra-body '{"codefill": {"rules": ...}}'` keeps its keys)."""
+    body = CompletionBody(model, prefix, max_tokens, temperature, stop, stream, include_usage=stream, extra=extra,
+                          suffix=suffix, codefill=codefill).to_json()
     return await post_completion(url, body, api_key=api_key, client=client, timeout=timeout, priority=priority)
 
 
@@ -257,9 +240,8 @@ async def complete_raw_fim(
 
     `stop_token_ids` is vLLM's extension field (leave it None for servers
     that do not accept it)."""
-    body = _body(model, prompt_text, max_tokens, stop, stream, temperature, extra)
-    if stop_token_ids:
-        body["stop_token_ids"] = list(stop_token_ids)
+    body = CompletionBody(model, prompt_text, max_tokens, temperature, stop, stream, include_usage=stream,
+                          extra=extra, stop_token_ids=stop_token_ids).to_json()
     return await post_completion(url, body, api_key=api_key, client=client, timeout=timeout, priority=priority)
 
 

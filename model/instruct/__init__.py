@@ -8,7 +8,8 @@ through any OpenAI-compatible server (the model being tuned, served by
   deduplicated (MinHash, Jaccard >= 0.5) and decontaminated (HumanEval, MBPP),
   with the count of every filter step.
 - `prompts`: the few-shot prompts (seed -> concepts -> instruction;
-  instruction -> reasoning, implementation, explanation, tests) and their parsers.
+  instruction -> reasoning, implementation, explanation, tests) and the instruction's parser;
+  `responses`: the answers' parser and checks.
 - `generate`: the async client (completions or chat), concurrency, retries,
   and the resumable store of answers keyed by the exact request.
 - `evolve`: Evol-Instruct's depth and breadth methods and the elimination rules.

@@ -33,8 +33,9 @@ from model.instruct.distinct import distinct_instructions
 from model.instruct.evolve import Instruction, evolve
 from model.instruct.generate import Api, GenRequest, ModelClient, ResponseStore, generate_all, new_request_count
 from model.instruct.prompts import (FewShotPrompt, instruction_prompt, parse_instruction, response_prompt,
-                                    tests_prompt, wants_tests, with_tests)
+                                    tests_prompt, with_tests)
 from model.instruct.report import InstructReport, work_dir
+from model.instruct.responses import wants_tests
 from model.instruct.sandbox import SandboxLimits
 from model.sandbox import Sandbox, get_sandbox
 from model.instruct.seeds import extract_seeds, limit_seeds

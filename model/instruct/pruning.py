@@ -21,7 +21,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from model.instruct.prompts import checks_something
+from model.instruct.responses import checks_something
 
 MIN_CHECKS = 2
 

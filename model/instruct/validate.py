@@ -42,7 +42,8 @@ from pathlib import Path
 
 from model.instruct import pruning
 from model.instruct.distinct import task_name
-from model.instruct.prompts import ParsedResponse, example_code, parse_response, with_tests_replaced
+from model.instruct.prompts import example_code
+from model.instruct.responses import ParsedResponse, parse_response, with_tests_replaced
 from model.instruct.sandbox import STATUSES, SandboxLimits, SandboxResult, run_sandboxed
 from model.sandbox import Sandbox
 

@@ -19,8 +19,9 @@ name (`grammar_name` maps editor language ids and file extensions to one).
 
 from __future__ import annotations
 
-import os
 from functools import cache
+
+from model.languages import language_of_extension
 
 # Only this much text around the cursor is parsed: errors far from the hole
 # count the same with and without the completion, and parsing stays cheap
@@ -48,16 +49,10 @@ _NAMES: dict[str, str] = {
     "php": "php", "kotlin": "kotlin", "swift": "swift", "scala": "scala", "lua": "lua",
     "shellscript": "bash", "sh": "bash", "bash": "bash", "shell": "bash",
 }
-_EXTENSIONS: dict[str, str] = {
-    ".py": "python", ".pyi": "python",
-    ".js": "javascript", ".mjs": "javascript", ".cjs": "javascript", ".jsx": "javascript",
-    ".ts": "typescript", ".mts": "typescript", ".cts": "typescript", ".tsx": "tsx",
-    ".go": "go", ".rs": "rust", ".java": "java",
-    ".c": "c", ".h": "c", ".cc": "cpp", ".cpp": "cpp", ".cxx": "cpp", ".hpp": "cpp", ".hh": "cpp",
-    ".hxx": "cpp", ".cu": "cpp",
-    ".cs": "csharp", ".rb": "ruby", ".php": "php", ".kt": "kotlin", ".swift": "swift", ".scala": "scala",
-    ".lua": "lua", ".sh": "bash", ".bash": "bash",
-}
+# The languages a path's extension may turn the rule on for: the ones named above. The shared
+# table also names formats and languages (yaml, markdown, objc, ...) the rule was never tried
+# on; a path of theirs leaves it off, so a grammar that reads them badly cuts no completion.
+_PARSED: frozenset[str] = frozenset(_NAMES.values())
 
 
 def grammar_name(language: str | None, path: str | None = None) -> str | None:
@@ -68,9 +63,9 @@ def grammar_name(language: str | None, path: str | None = None) -> str | None:
         key = language.strip().lower()
         candidates.append(_NAMES.get(key, key))
     if path:
-        ext = _EXTENSIONS.get(os.path.splitext(path)[1].lower())
-        if ext:
-            candidates.append(ext)
+        by_ext = language_of_extension(path)
+        if by_ext in _PARSED:
+            candidates.append(by_ext)
     for name in candidates:
         if _has_grammar(name):
             return name

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from model.training.checkpoints import TrainerState
-from model.training.evaluate import EvalResult, comparison_markdown
+from model.training.eval_results import EvalResult, comparison_markdown
 
 REPORT_JSON = "train-report.json"
 REPORT_MD = "train-report.md"

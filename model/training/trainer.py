@@ -11,11 +11,13 @@ the optimizer, the scheduler and every RNG (accelerate), and the step, epoch
 and position in the epoch (`trainer_state.json`). Each epoch's batch order is
 a function of the seed and the epoch, so the run skips the batches it already
 trained on and sees the same data the uninterrupted run would have.
+
+What the run writes (checkpoints, the trained weights, the loss plot, the report) is
+`model.training.run_outputs`.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import sys
@@ -33,26 +35,17 @@ from model.training.checkpoints import (
     read_state,
     save_adapter_instead_of_model,
 )
-from model.training.evaluate import (
-    EVAL_AFTER,
-    EVAL_BEFORE,
-    EVAL_TABLE,
-    EvalResult,
-    comparison_markdown,
-    end_token_ids,
-    evaluate,
-    select_examples,
-)
+from model.training.eval_results import EVAL_AFTER, EVAL_BEFORE, EVAL_TABLE, EvalResult, comparison_markdown
+from model.training.evaluate import end_token_ids, evaluate, select_examples
 from model.training.loss import middle_loss_sum
-from model.training.loss_plot import LOSS_PLOT, write_loss_plot
 from model.training.lora_config import check_target_modules, peft_lora_config
 from model.training.merge import MERGED_SUBDIR, merge_adapter
 from model.training.precision import Precision, choose_precision
 from model.training.run_data import RunData, has_data, prepare_run_data
+from model.training.run_outputs import RunOutputs
 from model.training.train_config import CONFIG_FILE, TrainConfig
-from model.training.train_report import REPORT_JSON, build_report, write_report
+from model.training.train_report import REPORT_JSON
 
-log = logging.getLogger("codefill.train")
 WARMUP_SHARE = 0.05
 
 
@@ -84,7 +77,7 @@ def prepare_out_dir(out: Path, *, resume: bool) -> None:
         raise ValueError(f"--out {out} exists and is not empty; choose a new folder")
 
 
-class Trainer:
+class Trainer(RunOutputs):
     def __init__(self, config: TrainConfig, *, resume: bool = False, command: str = "",
                  say: Callable[[str], None] | None = None) -> None:
         self.config = config
@@ -380,79 +373,6 @@ class Trainer:
         finally:
             if bar is not None:
                 bar.close()
-
-    def _checkpoint(self, state: TrainerState, store: CheckpointStore) -> None:
-        accelerator = self.accelerator
-        partial_dir = store.partial_path(state.step)
-        accelerator.save_state(str(partial_dir))
-        accelerator.wait_for_everyone()
-        if accelerator.is_main_process:
-            store.finish(state.step, state)
-            self._plot(state)
-        accelerator.wait_for_everyone()
-
-    def _save_final(self, model: Any, tokenizer: Any) -> None:
-        """The adapter (or, with --full, the whole model and its tokenizer) at the top of --out."""
-        accelerator = self.accelerator
-        state_dict = accelerator.get_state_dict(model)  # collective under ZeRO-3 / FSDP: every process calls it
-        unwrapped = accelerator.unwrap_model(model)
-        if self.config.full:
-            # Saved as trained (float32): rounding to a bf16 base's dtype would undo small updates.
-            unwrapped.save_pretrained(str(self.out), state_dict=state_dict, is_main_process=accelerator.is_main_process,
-                                      save_function=accelerator.save)
-            if accelerator.is_main_process:
-                tokenizer.save_pretrained(str(self.out))
-        else:
-            unwrapped.save_pretrained(str(self.out), state_dict=state_dict, is_main_process=accelerator.is_main_process)
-            if self.added_tokens and accelerator.is_main_process:
-                tokenizer.save_pretrained(str(self.out))  # the merge needs the grown vocabulary
-        accelerator.wait_for_everyone()
-
-    def _plot(self, state: TrainerState, eval_before: EvalResult | None = None,
-              eval_after: EvalResult | None = None) -> None:
-        mode = "full" if self.config.full else f"LoRA r{self.config.lora_rank}"
-        write_loss_plot(
-            self.out / LOSS_PLOT, [e["step"] for e in state.losses], [e["loss"] for e in state.losses],
-            title=f"codefill train {Path(self.config.repo).name}: {mode}, lr {self.config.learning_rate:g}",
-            eval_before=eval_before.mean_loss if eval_before else None,
-            eval_after=eval_after.mean_loss if eval_after else None,
-            resumed_at=state.resumed_from,
-        )
-
-    def _write_outputs(self, state: TrainerState, data: RunData, eval_before: EvalResult | None,
-                       eval_after: EvalResult | None, merged: Path | None = None) -> None:
-        if not self.accelerator.is_main_process:
-            return
-        self._plot(state, eval_before, eval_after)
-        outputs = {"folder": str(self.out), "loss_plot": str(self.out / LOSS_PLOT),
-                   "checkpoints": str(self.out / "checkpoints")}
-        if state.step >= state.total_steps:
-            outputs["model" if self.config.full else "adapter"] = str(self.out)
-        if eval_before:
-            outputs["eval_before"] = str(self.out / EVAL_BEFORE)
-        if eval_after:
-            outputs["eval_after"] = str(self.out / EVAL_AFTER)
-            outputs["eval_table"] = str(self.out / EVAL_TABLE)
-        if merged is not None:
-            outputs["merged_model"] = str(merged)
-        run = {
-            "command": self.command,
-            "model_path": self.model_path,
-            "template": data.template,
-            "device": str(self.accelerator.device),
-            "processes": self.accelerator.num_processes,
-            "distributed": str(self.accelerator.distributed_type),
-            "precision": self.precision.name,
-            "precision_reason": self.precision.reason,
-            "learning_rate": self.config.learning_rate,
-            "warmup_steps": self.warmup_steps,
-            "trainable_parameters": self.trainable_parameters,
-            "total_parameters": self.total_parameters,
-        }
-        report = build_report(config=self.config.to_json(), run=run, data=data.report, state=state,
-                              eval_before=eval_before, eval_after=eval_after, outputs=outputs)
-        json_path, _ = write_report(self.out, report, eval_before, eval_after)
-        log.info("report: %s", json_path)
 
 
 def _template(name: str) -> Any:

@@ -1,5 +1,5 @@
-"""The short soak (the long one is `benchmarks/soak.py`): dozens of streaming clients in a
-closed loop against the real server on the tiny model, half of the requests hanging up
+"""The short soak (the long one is `benchmarks/soak.py`, i.e. server.bench.soak): dozens of streaming
+clients in a closed loop against the real server on the tiny model, half of the requests hanging up
 mid-stream. Afterwards nothing is left in flight, every stream that was not abandoned
 ended with [DONE], and the server's memory is where it was after a warm-up round of the
 same load (the warm-up makes sure the baseline already holds what a steady load
@@ -13,18 +13,11 @@ that plateau and checks the whole process tree.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-
 import httpx
 import pytest
 
-from tests.conftest import REPO_ROOT
-
-_spec = importlib.util.spec_from_file_location("soak", REPO_ROOT / "benchmarks" / "soak.py")
-soak = importlib.util.module_from_spec(_spec)
-sys.modules["soak"] = soak  # dataclasses look their module up by name
-_spec.loader.exec_module(soak)
+from server.bench.soak import markdown, soak
+from server.bench.soak_load import Load
 
 CLIENTS = 32
 WARMUP_S = 10
@@ -33,13 +26,13 @@ DURATION_S = 20
 
 @pytest.mark.timeout(300)
 async def test_soak_with_abandoned_streams(tiny_server):
-    load = soak.Load(clients=CLIENTS, duration_s=DURATION_S, seed=1, max_tokens=16)
-    result = await soak.soak(tiny_server.url, load, pid=tiny_server.proc.pid, warmup_s=WARMUP_S,
-                             settle_timeout_s=30, rss_scope="server", progress_s=10)
+    load = Load(clients=CLIENTS, duration_s=DURATION_S, seed=1, max_tokens=16)
+    result = await soak(tiny_server.url, load, pid=tiny_server.proc.pid, warmup_s=WARMUP_S,
+                        settle_timeout_s=30, rss_scope="server", progress_s=10)
     s = result.soak
     engine = httpx.get(f"{tiny_server.url}/health", timeout=10).json().get("engine")
-    print(soak.markdown(result, {"date": "CI", "command": "tests/e2e/test_soak.py", "url": tiny_server.url,
-                                 "engine": engine, "model": "tiny"}))
+    print(markdown(result, {"date": "CI", "command": "tests/e2e/test_soak.py", "url": tiny_server.url,
+                            "engine": engine, "model": "tiny"}))
     assert s["completed"] > 0 and s["abandoned"] > 0, s  # both paths ran
     assert s["errors"] == 0, s["error_samples"]  # every surviving stream ended with [DONE]
     assert result.engine_in_flight == 0, "the engine still holds requests of closed streams"

@@ -1,22 +1,18 @@
-"""benchmarks/crossfile_quality.py: case extraction on a tiny generated package, context per
-case, scoring, and one end-to-end run against an in-process fake server (no model)."""
+"""The cross-file quality benchmark (server.bench.crossfile_*, benchmarks/crossfile_quality.py): case
+extraction on a tiny generated package, context per case, scoring, and one end-to-end run against an
+in-process fake server (no model)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
+from server.bench.crossfile_cases import Case, extract_cases, sample_cases
+from server.bench.crossfile_quality import main
+from server.bench.crossfile_scoring import build_context, callee_correct, definition_shown, exact_match, masked_text
 from tests.fakes import FakeServer
-
-REPO = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("crossfile_quality", REPO / "benchmarks" / "crossfile_quality.py")
-cq = importlib.util.module_from_spec(_spec)
-sys.modules["crossfile_quality"] = cq  # dataclasses look their module up by name
-_spec.loader.exec_module(cq)
 
 TINY = {
     "tinypkg/__init__.py": "from .util import helper\n\n__all__ = ['helper']\n",
@@ -60,7 +56,7 @@ def write_package(root: Path) -> Path:
 
 
 def test_extracts_calls_into_other_modules_through_every_import_form(tmp_path):
-    cases = cq.extract_cases(write_package(tmp_path), "tinypkg")
+    cases = extract_cases(write_package(tmp_path), "tinypkg")
     got = [(c.file, c.line, c.callee, c.definition_file, c.definition_name, c.via_reexport, c.middle)
            for c in cases]
     assert got == [
@@ -74,14 +70,14 @@ def test_extracts_calls_into_other_modules_through_every_import_form(tmp_path):
     # line 9's leftmost call is Crate; make helper leftmost and it resolves through the re-export.
     app = tmp_path / "tinypkg" / "app.py"
     app.write_text(app.read_text().replace("box = Crate(helper(3))", "box = helper(3)"))
-    first = cq.extract_cases(tmp_path, "tinypkg")[0]
+    first = extract_cases(tmp_path, "tinypkg")[0]
     assert (first.callee, first.definition_file, first.via_reexport) == ("helper", "tinypkg/util.py", True)
 
 
 def test_cursor_columns_and_masked_document(tmp_path):
-    case = next(c for c in cq.extract_cases(write_package(tmp_path), "tinypkg") if c.callee == "t2.shout")
+    case = next(c for c in extract_cases(write_package(tmp_path), "tinypkg") if c.callee == "t2.shout")
     assert case.line_prefix == "    é = " and case.column == 8 and case.character == 8
-    text = cq.masked_text((tmp_path / case.file).read_text(), case)
+    text = masked_text((tmp_path / case.file).read_text(), case)
     lines = text.split("\n")
     assert lines[case.line] == "    é = "
     assert lines[case.line + 1] == "    box.v = len(name)"  # the lines after stay
@@ -93,22 +89,22 @@ def test_context_holds_the_definition_read_from_disk(tmp_path):
 
     root = write_package(tmp_path / "tinypkg")
     builder = ContextBuilder(DocumentStore([str(root)]))
-    for case in cq.extract_cases(root, "tinypkg"):
-        ctx = cq.build_context(builder, root, case)
+    for case in extract_cases(root, "tinypkg"):
+        ctx = build_context(builder, root, case)
         assert ctx.prefix.endswith(case.line_prefix) and ctx.suffix.startswith("\n")
         assert ctx.path == case.file and ctx.repo_name == "tinypkg"
-        assert cq.definition_shown(case, ctx.files), (case, ctx.files)
+        assert definition_shown(case, ctx.files), (case, ctx.files)
         assert builder.store.documents() == []  # closed again: no other file is open for the next case
 
 
 def test_sample_is_deterministic_and_spread_over_files():
-    cases = [cq.Case(f"f{f}.py", i, 0, 0, "g", "d.py", "g", False, "", "g()") for f in range(4) for i in range(10)]
-    a = cq.sample_cases(cases, 8, seed=1)
-    assert a == cq.sample_cases(cases, 8, seed=1) and len(a) == 8
+    cases = [Case(f"f{f}.py", i, 0, 0, "g", "d.py", "g", False, "", "g()") for f in range(4) for i in range(10)]
+    a = sample_cases(cases, 8, seed=1)
+    assert a == sample_cases(cases, 8, seed=1) and len(a) == 8
     assert {c.file for c in a} == {"f0.py", "f1.py", "f2.py", "f3.py"}
     assert [c.file for c in a].count("f0.py") == 2
-    assert a != cq.sample_cases(cases, 8, seed=2)
-    assert cq.sample_cases(cases, None, 0) == cases
+    assert a != sample_cases(cases, 8, seed=2)
+    assert sample_cases(cases, None, 0) == cases
 
 
 @pytest.mark.parametrize(("completion", "callee", "ok"), [
@@ -116,12 +112,12 @@ def test_sample_is_deterministic_and_spread_over_files():
     ("helper.x()", "helper", False), ("util.helper(2)", "util.helper", True), ("x", "helper", False),
 ])
 def test_callee_correct(completion, callee, ok):
-    assert cq.callee_correct(completion, callee) is ok
+    assert callee_correct(completion, callee) is ok
 
 
 def test_exact_match_ignores_trailing_whitespace_only():
-    assert cq.exact_match("f(x)  ", "f(x)")
-    assert not cq.exact_match(" f(x)", "f(x)")
+    assert exact_match("f(x)  ", "f(x)")
+    assert not exact_match(" f(x)", "f(x)")
 
 
 def fake_app(middles: dict[str, str], log: list[dict], fail: bool = False):
@@ -164,11 +160,11 @@ def test_end_to_end_against_a_fake_server(tmp_path, monkeypatch):
 
     root = write_package(tmp_path / "ws" / "tinypkg")
     builder = ContextBuilder(DocumentStore([str(root)]))
-    middles = {cq.build_context(builder, root, c).prefix: c.middle for c in cq.extract_cases(root, "tinypkg")}
+    middles = {build_context(builder, root, c).prefix: c.middle for c in extract_cases(root, "tinypkg")}
     log: list[dict] = []
     out = tmp_path / "result.json"
     with FakeServer(fake_app(middles, log)) as server:
-        assert cq.main(["--url", server.url, "--package", "tinypkg", "--limit", "0", "--quiet",
+        assert main(["--url", server.url, "--package", "tinypkg", "--limit", "0", "--quiet",
                         "--concurrency", "1", "--out", str(out)]) == 0
     result = json.loads(out.read_text())
     s = result["summary"]
@@ -191,7 +187,7 @@ def test_failed_requests_are_not_scored_skipped_after_max_errors_and_resumed(tmp
     log: list[dict] = []
     dead = tmp_path / "dead.json"
     with FakeServer(fake_app({}, log, fail=True)) as server:
-        cq.main(["--url", server.url, "--package", "tinypkg", "--limit", "0", "--quiet", "--concurrency", "1",
+        main(["--url", server.url, "--package", "tinypkg", "--limit", "0", "--quiet", "--concurrency", "1",
                  "--max-errors", "2", "--out", str(dead)])
     result = json.loads(dead.read_text())
     s = result["summary"]
@@ -205,13 +201,13 @@ def test_failed_requests_are_not_scored_skipped_after_max_errors_and_resumed(tmp
 
     root = write_package(tmp_path / "ws" / "tinypkg")
     builder = ContextBuilder(DocumentStore([str(root)]))
-    middles = {cq.build_context(builder, root, c).prefix: c.middle for c in cq.extract_cases(root, "tinypkg")}
+    middles = {build_context(builder, root, c).prefix: c.middle for c in extract_cases(root, "tinypkg")}
     good, resumed = tmp_path / "good.json", tmp_path / "resumed.json"
     with FakeServer(fake_app(middles, [])) as server:
-        cq.main(["--url", server.url, "--package", "tinypkg", "--limit", "0", "--quiet", "--out", str(good)])
+        main(["--url", server.url, "--package", "tinypkg", "--limit", "0", "--quiet", "--out", str(good)])
     log.clear()
     with FakeServer(fake_app({}, log, fail=True)) as server:
-        cq.main(["--url", server.url, "--package", "tinypkg", "--limit", "0", "--quiet", "--resume", str(good),
+        main(["--url", server.url, "--package", "tinypkg", "--limit", "0", "--quiet", "--resume", str(good),
                  "--out", str(resumed)])
     assert log == []
     a, b = json.loads(good.read_text()), json.loads(resumed.read_text())
@@ -225,11 +221,11 @@ def test_raw_fim_template_mode_builds_the_prompt_codefill_would(tmp_path, monkey
 
     root = write_package(tmp_path / "ws" / "tinypkg")
     builder = ContextBuilder(DocumentStore([str(root)]))
-    middles = {cq.build_context(builder, root, c).prefix: c.middle for c in cq.extract_cases(root, "tinypkg")}
+    middles = {build_context(builder, root, c).prefix: c.middle for c in extract_cases(root, "tinypkg")}
     log: list[dict] = []
     out = tmp_path / "raw.json"
     with FakeServer(fake_app(middles, log)) as server:
-        cq.main(["--url", server.url, "--package", "tinypkg", "--limit", "0", "--quiet",
+        main(["--url", server.url, "--package", "tinypkg", "--limit", "0", "--quiet",
                  "--raw-fim-template", "qwen", "--out", str(out)])
     result = json.loads(out.read_text())
     assert result["summary"]["with"]["exact_match"] == 1.0 and result["summary"]["without"]["exact_match"] == 0.0

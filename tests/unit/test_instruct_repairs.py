@@ -9,7 +9,7 @@ import pytest
 from model.instruct.distinct import distinct_instructions, task_name
 from model.instruct.evolve import Instruction
 from model.instruct.imports import missing_imports
-from model.instruct.prompts import parse_response
+from model.instruct.responses import parse_response
 from model.instruct.pruning import split_statements
 from model.instruct.sandbox import SandboxLimits
 from model.instruct.validate import Candidate, validate

@@ -39,3 +39,33 @@ def test_the_editor_leaves_formats_without_context_support_as_plain_text():
 def test_the_language_id_still_wins_over_the_extension():
     assert language_for("typescriptreact", "a.js") == "tsx"
     assert language_for("groovy", "Jenkinsfile") == "groovy"
+
+
+# The extension table model/postprocess/syntax.py kept before it used the shared one.
+_SYNTAX_RULE_EXTENSIONS = {
+    ".py": "python", ".pyi": "python",
+    ".js": "javascript", ".mjs": "javascript", ".cjs": "javascript", ".jsx": "javascript",
+    ".ts": "typescript", ".mts": "typescript", ".cts": "typescript", ".tsx": "tsx",
+    ".go": "go", ".rs": "rust", ".java": "java",
+    ".c": "c", ".h": "c", ".cc": "cpp", ".cpp": "cpp", ".cxx": "cpp", ".hpp": "cpp", ".hh": "cpp",
+    ".hxx": "cpp", ".cu": "cpp",
+    ".cs": "csharp", ".rb": "ruby", ".php": "php", ".kt": "kotlin", ".swift": "swift", ".scala": "scala",
+    ".lua": "lua", ".sh": "bash", ".bash": "bash",
+}
+
+
+@pytest.mark.parametrize(("ext", "language"), sorted(_SYNTAX_RULE_EXTENSIONS.items()))
+def test_the_syntax_rule_reads_the_extensions_it_knew_as_before(ext, language):
+    from model.postprocess import grammar_name
+
+    assert grammar_name(None, f"src/file{ext}") == language
+    assert grammar_name(None, f"SRC/FILE{ext.upper()}") == language
+
+
+def test_the_syntax_rule_stays_off_for_extensions_of_languages_it_does_not_parse():
+    from model.postprocess import grammar_name
+
+    for path in ("conf/app.yaml", "README.md", "view.m", "page.html", "data.json", "Main.hs"):
+        assert grammar_name(None, path) is None, path
+    # Languages it parses, by extensions only the shared table had.
+    assert [grammar_name(None, p) for p in ("build.gradle.kts", "kernel.cuh", "rc.zsh")] == ["kotlin", "cpp", "bash"]

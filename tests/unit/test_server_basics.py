@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from server.auth import authorized
 from server.cli import build_parser
 from server.errors import _describe_validation, error_body
-from server.generation import reject_unsupported, stop_list
+from server.validation import reject_unsupported, stop_list
 from server.errors import APIError
 from server.protocol import UNSUPPORTED_COMPLETION_FIELDS, CompletionRequest
 

@@ -7,16 +7,13 @@ import pytest
 from model.engines import SamplingOptions
 from model.training.batches import collate
 from model.training.dataset import build_dataset
+from model.training.eval_results import EvalResult, EvalRow, comparison_markdown, line_cut_equal
 from model.training.evaluate import (
-    EvalResult,
-    EvalRow,
     LOGIT_POSITIONS,
-    comparison_markdown,
     could_still_match,
     end_token_ids,
     eval_batches,
     evaluate,
-    line_cut_equal,
     select_examples,
 )
 from model.training.fim_examples import IGNORE_INDEX, Example
