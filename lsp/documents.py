@@ -250,6 +250,14 @@ class DocumentStore:
             doc.reparse()
             return doc
 
+    def focus(self, uri: str) -> bool:
+        """The user is now in `uri` (a buffer switched to, before any edit); False: it is not open."""
+        with self.lock:
+            if uri not in self._docs:
+                return False
+            self.focused_uri = uri
+            return True
+
     def close(self, uri: str) -> None:
         with self.lock:
             self._docs.pop(uri, None)

@@ -1,4 +1,11 @@
-"""didOpen / didChange / didClose, forwarded to the document store (incremental sync).
+"""didOpen / didChange / didClose, forwarded to the document store (incremental sync), and
+didFocus: the document the user is now in.
+
+Automatic requests go to the model only for the document being edited (lsp.pipeline), which
+the store learns from the last open or change. A user who switches to another buffer and
+pauses there before typing would get nothing: `textDocument/didFocus` (Copilot's language
+server notification, `{"textDocument": {"uri": ...}}`; the README's Neovim recipe sends it on
+BufEnter) moves the focus without an edit.
 
 pygls keeps its own copy of every open document; when the store refuses a change
 (a client bug, a change for a document never opened), the document is reopened from
@@ -25,7 +32,26 @@ def _reopen_from_pygls(ls: CodefillLanguageServer, uri: str, version: int | None
         ls.store.close(uri)
 
 
+TEXT_DOCUMENT_DID_FOCUS = "textDocument/didFocus"
+
+
+def _focused_uri(params: object) -> str | None:
+    """The uri of a didFocus notification, whichever shape pygls gives its untyped params."""
+    doc = params.get("textDocument") if isinstance(params, dict) else getattr(params, "textDocument", None)
+    uri = doc.get("uri") if isinstance(doc, dict) else getattr(doc, "uri", None)
+    return uri if isinstance(uri, str) else None
+
+
 def register(server: CodefillLanguageServer) -> None:
+    @server.feature(TEXT_DOCUMENT_DID_FOCUS)
+    def did_focus(ls: CodefillLanguageServer, params: object) -> None:
+        uri = _focused_uri(params)
+        if uri is None:
+            log.warning("%s without a textDocument.uri: ignored", TEXT_DOCUMENT_DID_FOCUS)
+        elif not ls.store.focus(uri):
+            log.debug("%s for %s, which is not open: ignored", TEXT_DOCUMENT_DID_FOCUS, uri)
+
+
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: CodefillLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
         doc = params.text_document

@@ -112,3 +112,23 @@ async def test_a_keystroke_that_contradicts_the_answer_so_far_aborts_the_model_r
         assert await asyncio.to_thread(fim.requests[0].ended.wait, 10)
         assert await first == []
     assert fim.requests[0].outcome == "aborted"
+
+
+async def test_a_document_switched_to_is_where_the_user_types_before_any_edit(fim, tmp_path):
+    """didFocus (the README's Neovim recipe sends it on BufEnter) moves the focus without an edit;
+    one for a document never opened, or without a uri, changes nothing and breaks nothing."""
+    edited = source_file(tmp_path, SOURCE, "shapes.py")
+    other = source_file(tmp_path, "def add(a, b):\n    \n", "calc.py")
+    async with lsp(fim, tmp_path) as client:
+        other_uri = open_document(client, other)
+        uri = open_document(client, edited)
+        type_text(client, uri, 2, LINE, COL, "f")
+        client.protocol.notify("textDocument/didFocus", {"textDocument": {"uri": (tmp_path / "gone.py").as_uri()}})
+        client.protocol.notify("textDocument/didFocus", {"textDocument": {}})
+        assert await inline(client, other_uri, 1, 4, invoked=False) == []  # still shapes.py's focus
+        client.protocol.notify("textDocument/didFocus", {"textDocument": {"uri": other_uri}})
+        there = await inline(client, other_uri, 1, 4, invoked=False)
+        stats = await _stats(client)
+    assert there
+    assert [r.body["codefill"]["path"].rsplit("/", 1)[-1] for r in fim.requests] == ["calc.py"]
+    assert stats["skipped"] == 1 and stats["sent"] == 1

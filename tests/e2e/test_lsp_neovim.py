@@ -305,7 +305,8 @@ def test_neovims_own_accept_of_a_suggestion_typed_past_is_not_recorded(nvim, tmp
 @pytest.mark.timeout(120)
 def test_requests_only_for_the_buffer_being_edited_at_its_cursor(nvim, tmp_path):
     """A Python, a Go and a text buffer open; typing and pausing in one buffer after another
-    (entering insert mode and waiting first, too) asks the model only for that buffer, at its cursor."""
+    (entering insert mode and waiting first, too) asks the model only for that buffer, at its cursor.
+    A pause in a buffer just switched to asks before anything is typed there (the recipe's didFocus)."""
     files = {"shapes.py": "import math\n\n\ndef area(r):\n    \n", "main.go": "package main\n\nfunc main() {\n\t\n}\n",
              "notes.txt": "notes\n\n"}
     paths = []
@@ -320,10 +321,12 @@ def test_requests_only_for_the_buffer_being_edited_at_its_cursor(nvim, tmp_path)
     run = run_nvim(nvim, tmp_path, "buffers.lua", fim, env={
         "CODEFILL_FILES": json.dumps(paths), "CODEFILL_PAUSE_MS": "700",
         "CODEFILL_STEPS": json.dumps([{"file": f, "row": r, "text": t, "wait_first": w,
+                                       "asked_first": w and paths[f - 1].endswith(".go"),
                                        "answered": not paths[f - 1].endswith(".txt")} for f, r, t, w in steps])})
     results = run.check()
     asked = [(Path(r.body["codefill"]["path"]).name, r.body["prompt"].rsplit("\n", 1)[-1]) for r in fim.requests]
     assert {name for name, _ in asked} == {"shapes.py", "main.go"}, asked
+    assert ("main.go", "\t") in asked  # before typing there
     for name, tail in asked:  # the left part of the line being typed in that file, never another cursor's
         start, end = typed_lines[name]
         assert end.startswith(tail) and len(tail) >= len(start), (name, tail, asked)

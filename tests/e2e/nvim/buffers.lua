@@ -3,8 +3,9 @@
 -- append to, what to type, and whether to pause before typing (entering insert mode alone
 -- asks too).
 -- Inputs: CODEFILL_FILES (JSON list of paths, opened in this order), CODEFILL_STEPS (JSON list of
--- { file = index, row, text, wait_first, answered (the pause lasts until the model got the
--- request) }), CODEFILL_PAUSE_MS (the pause after typing, and before it with wait_first).
+-- { file = index, row, text, wait_first, asked_first (the pause before typing lasts until the model
+-- got its request), answered (the pause after typing lasts until the model got the request) }),
+-- CODEFILL_PAUSE_MS (the pause after typing, and before it with wait_first).
 local files = vim.json.decode(vim.env.CODEFILL_FILES)
 local steps = vim.json.decode(vim.env.CODEFILL_STEPS)
 local pause = tonumber(vim.env.CODEFILL_PAUSE_MS)
@@ -28,6 +29,9 @@ T.run(function()
     vim.api.nvim_win_set_cursor(0, { step.row, 0 })
     T.keys('A')
     if step.wait_first then
+      if step.asked_first then -- a buffer switched to, not edited yet: the pause alone asks
+        T.wait_model(vim.api.nvim_get_current_line(), files[step.file])
+      end
       T.sleep(pause)
     end
     T.type(step.text, 50)
