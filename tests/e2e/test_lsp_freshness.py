@@ -64,13 +64,17 @@ async def test_typing_the_start_of_the_answer_shows_the_rest_at_the_new_cursor(f
     assert stats["stale_adjusted"] == 1 and stats["sent"] == 1
 
 
+def edit_one_of_two(client, tmp_path) -> tuple[str, str]:
+    """calc.py and shapes.py open, "f" typed in shapes.py: (shapes.py's uri, calc.py's)."""
+    other_uri = open_document(client, source_file(tmp_path, "def add(a, b):\n    \n", "calc.py"))
+    uri = open_document(client, source_file(tmp_path, SOURCE, "shapes.py"))
+    type_text(client, uri, 2, LINE, COL, "f")
+    return uri, other_uri
+
+
 async def test_automatic_requests_for_a_document_not_being_edited_do_not_reach_the_model(fim, tmp_path):
-    edited = source_file(tmp_path, SOURCE, "shapes.py")
-    other = source_file(tmp_path, "def add(a, b):\n    \n", "calc.py")
     async with lsp(fim, tmp_path) as client:
-        other_uri = open_document(client, other)
-        uri = open_document(client, edited)
-        type_text(client, uri, 2, LINE, COL, "f")
+        uri, other_uri = edit_one_of_two(client, tmp_path)
         # A client that asks for every buffer: the other one, at the edited buffer's cursor.
         elsewhere = await inline(client, other_uri, 1, 4, invoked=False)
         here = await inline(client, uri, LINE, COL + 1, invoked=False)
@@ -117,12 +121,8 @@ async def test_a_keystroke_that_contradicts_the_answer_so_far_aborts_the_model_r
 async def test_a_document_switched_to_is_where_the_user_types_before_any_edit(fim, tmp_path):
     """didFocus (the README's Neovim recipe sends it on BufEnter) moves the focus without an edit;
     one for a document never opened, or without a uri, changes nothing and breaks nothing."""
-    edited = source_file(tmp_path, SOURCE, "shapes.py")
-    other = source_file(tmp_path, "def add(a, b):\n    \n", "calc.py")
     async with lsp(fim, tmp_path) as client:
-        other_uri = open_document(client, other)
-        uri = open_document(client, edited)
-        type_text(client, uri, 2, LINE, COL, "f")
+        _, other_uri = edit_one_of_two(client, tmp_path)
         client.protocol.notify("textDocument/didFocus", {"textDocument": {"uri": (tmp_path / "gone.py").as_uri()}})
         client.protocol.notify("textDocument/didFocus", {"textDocument": {}})
         assert await inline(client, other_uri, 1, 4, invoked=False) == []  # still shapes.py's focus
