@@ -61,8 +61,6 @@ class Metrics:
             buckets=_QUEUE_WAIT_BUCKETS,
             registry=r,
         )
-        for priority_class in ("high", "normal", "low"):  # server/priorities.py's PRIORITY_CLASSES
-            self.queue_wait.labels(priority_class)
         self.requests_waiting = Gauge(
             "codefill_requests_waiting", "Engine requests waiting for a slot (--max-running)", registry=r
         )

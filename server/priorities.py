@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from model.openai_http import PRIORITY_BATCH, PRIORITY_CHAT, PRIORITY_FIM, PRIORITY_HEADER
 from server.errors import APIError
 from server.metrics import Metrics
+from server.protocol import PRIORITY_MAX, PRIORITY_MIN
 
 __all__ = [
     "PRIORITY_BATCH", "PRIORITY_CHAT", "PRIORITY_FIM", "PRIORITY_CLASSES", "PRIORITY_HEADER", "Admission",
@@ -62,9 +63,6 @@ def request_priority(asked: int | None, *, fim: bool, enabled: bool = True) -> i
     return PRIORITY_FIM if fim else PRIORITY_CHAT
 
 
-_PRIORITY_BOUND = 2**63  # vLLM's: a signed 64-bit integer, as the body's field
-
-
 def header_priority(value: str | None) -> int | None:
     """The priority the X-Codefill-Priority header asks for (None: no header); one that is not
     an integer is the client's error, a 400 naming the header."""
@@ -74,7 +72,7 @@ def header_priority(value: str | None) -> int | None:
         priority = int(value.strip())
     except ValueError:
         priority = None
-    if priority is None or not -_PRIORITY_BOUND <= priority < _PRIORITY_BOUND:
+    if priority is None or not PRIORITY_MIN <= priority <= PRIORITY_MAX:  # the body field's range
         raise APIError(400, f"header {PRIORITY_HEADER} must be an integer (lower is served earlier), got {value!r}",
                        code="invalid_priority", param=PRIORITY_HEADER)
     return priority
@@ -167,5 +165,7 @@ def server_admission(max_running: int | None, metrics: Metrics) -> Admission:
         max_running or 0,
         on_admit=lambda priority, waited: metrics.queue_wait.labels(priority_class(priority)).observe(waited),
     )
+    for name in PRIORITY_CLASSES:  # every class on /metrics from the start, at 0
+        metrics.queue_wait.labels(name)
     metrics.requests_waiting.set_function(lambda: float(admission.waiting))
     return admission

@@ -37,7 +37,8 @@ PositiveInt = Annotated[int, Field(ge=1), BeforeValidator(_integral)]
 
 # vLLM's `priority` (its OpenAI server's field, same place, same meaning): lower is served
 # earlier; none: the server's default for the request's kind (server/priorities.py).
-Priority = Annotated[int, Field(ge=-(2**63), le=2**63 - 1), BeforeValidator(_integral)]
+PRIORITY_MIN, PRIORITY_MAX = -(2**63), 2**63 - 1  # vLLM's: a signed 64-bit integer
+Priority = Annotated[int, Field(ge=PRIORITY_MIN, le=PRIORITY_MAX), BeforeValidator(_integral)]
 PRIORITY_DESCRIPTION = (
     "Scheduling priority, as in vLLM: lower is served earlier when the server is busy. Default: 0 for "
     "fill-in-the-middle (`/v1/completions` with `suffix`), 10 for chat and plain completions, or the "

@@ -76,10 +76,6 @@ class CompletionResult:
     model: str | None
 
 
-def _headers(api_key: str | None, priority: int | None = None) -> dict[str, str]:
-    return auth_headers(api_key, priority)
-
-
 class _Client:
     """Use the caller's `httpx.AsyncClient`, or a one-off one."""
 
@@ -105,7 +101,7 @@ async def list_models(
 ) -> list[dict[str, Any]]:
     """The model cards of `GET /v1/models` (vLLM and codefill add `max_model_len`, `root`)."""
     async with _Client(client, timeout) as c:
-        resp = await c.get(f"{api_root(base_url)}/models", headers=_headers(api_key), timeout=timeout)
+        resp = await c.get(f"{api_root(base_url)}/models", headers=auth_headers(api_key), timeout=timeout)
     if resp.status_code != 200:
         raise CompletionError(f"GET /v1/models: {resp.status_code} {error_message(resp.text)}",
                               resp.status_code, resp.text)
@@ -134,7 +130,7 @@ async def post_completion(
     """POST `/v1/completions` with `body` (streamed when `body["stream"]`); `priority` goes in
     the priority header."""
     url = f"{api_root(base_url)}/completions"
-    headers = _headers(api_key, priority)
+    headers = auth_headers(api_key, priority)
     stream = bool(body.get("stream"))
     async with _Client(client, timeout) as c:
         start = time.perf_counter()
@@ -278,7 +274,7 @@ async def post_chat_completion(
     url = f"{api_root(base_url)}/chat/completions"
     async with _Client(client, timeout) as c:
         start = time.perf_counter()
-        resp = await c.post(url, json=body, headers=_headers(api_key, priority), timeout=timeout)
+        resp = await c.post(url, json=body, headers=auth_headers(api_key, priority), timeout=timeout)
         latency = time.perf_counter() - start
     if resp.status_code != 200:
         raise CompletionError(f"POST /v1/chat/completions: {resp.status_code} {error_message(resp.text)}",

@@ -6,6 +6,8 @@ compared in one interleaved run.
 - `stats`: percentiles, throughput and the ratios of two servers.
 - `report`: the JSON/Markdown report and the table printed at the end.
 - `plot`: latency against concurrency, one line per server (PNG).
+- `scrape`: counters read from a server's /metrics (the replay's engine figures, the bench's
+  draft acceptance in `drafts`); `chat_load`: background chat for `--chat-load`.
 
 The measurements run by the scripts in `benchmarks/` (each `benchmarks/NAME.py` calls `main` of
 the module of the same name):

@@ -67,7 +67,6 @@ class ChatLoad:
         self._first_token = asyncio.Event()
         self._next = 0
         self._t0 = self._t1 = 0.0
-        self.in_flight = 0
 
     async def __aenter__(self) -> "ChatLoad":
         self._t0 = time.perf_counter()
@@ -107,7 +106,6 @@ class ChatLoad:
                                 "stream_options": {"include_usage": True}, **self.extra}
         s = ChatSample()
         start = time.perf_counter()
-        self.in_flight += 1
         try:
             async with self.client.stream("POST", f"{api_root(self.url)}/chat/completions", json=body,
                                           headers=auth_headers(self.api_key), timeout=self.timeout) as resp:
@@ -125,8 +123,6 @@ class ChatLoad:
             s.latency_s = time.perf_counter() - start
         except (httpx.HTTPError, StreamError) as exc:
             s.error = f"{type(exc).__name__}: {exc}"[:300]
-        finally:
-            self.in_flight -= 1
         return s
 
     def summary(self) -> dict[str, Any]:

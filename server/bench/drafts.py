@@ -2,67 +2,42 @@
 and how many it accepted while its rounds ran.
 
 Both codefill and vLLM's own server expose vLLM's counters on `/metrics`
-(`vllm:spec_decode_num_draft_tokens_total`, `..._accepted_tokens_total`); the bench reads
-them before and after each round of a server (the servers' rounds never overlap) and adds up
-the differences. A server without speculation, or without those counters, reports none.
-With `--chat-load`, the background chat drafts too: the figures are the server's, not FIM's alone.
+(`vllm:spec_decode_num_draft_tokens`, `..._accepted_tokens`); the bench reads them
+(server.bench.scrape) before and after each round of a server and adds up the differences. A
+server without speculation, or without those counters, reports none. With `--chat-load`, the
+background chat drafts too: the figures are the server's, not FIM's alone.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
 
 import httpx
 
-from model.openai_http import auth_headers
+from server.bench.scrape import delta, scrape
 
-DRAFT_TOKENS = "vllm:spec_decode_num_draft_tokens_total"
-ACCEPTED_TOKENS = "vllm:spec_decode_num_accepted_tokens_total"
-
-
-@dataclass
-class DraftCounts:
-    draft: float = 0.0
-    accepted: float = 0.0
-
-    def __sub__(self, other: DraftCounts) -> DraftCounts:
-        return DraftCounts(self.draft - other.draft, self.accepted - other.accepted)
-
-    def __add__(self, other: DraftCounts) -> DraftCounts:
-        return DraftCounts(self.draft + other.draft, self.accepted + other.accepted)
+DRAFT_COUNTERS = {"draft_tokens": "vllm:spec_decode_num_draft_tokens",
+                  "accepted_draft_tokens": "vllm:spec_decode_num_accepted_tokens"}
 
 
-def parse_draft_counts(text: str) -> DraftCounts | None:
-    """The two counters in a Prometheus text page, summed over their label sets (one per engine);
-    None when the page has neither."""
-    totals = {DRAFT_TOKENS: 0.0, ACCEPTED_TOKENS: 0.0}
-    seen = False
-    for line in text.splitlines():
-        name = line.split("{", 1)[0].split(" ", 1)[0]
-        if name not in totals:
-            continue
-        rest = line[line.rfind("}") + 1:] if "{" in line else line[len(name):]
-        try:
-            totals[name] += float(rest.split()[0])  # a timestamp may follow the value
-        except (IndexError, ValueError):
-            continue
-        seen = True
-    return DraftCounts(totals[DRAFT_TOKENS], totals[ACCEPTED_TOKENS]) if seen else None
-
-
-async def read_draft_counts(url: str, api_key: str | None, client: httpx.AsyncClient) -> DraftCounts | None:
+async def read_draft_counts(url: str, api_key: str | None, client: httpx.AsyncClient) -> dict[str, float] | None:
     """The server's counters now; None when it has no /metrics or no such counters."""
-    base = url.rstrip("/").removesuffix("/v1")
-    try:
-        resp = await client.get(f"{base}/metrics", headers=auth_headers(api_key), timeout=30)
-    except httpx.HTTPError:
-        return None
-    return parse_draft_counts(resp.text) if resp.status_code == 200 else None
+    return await scrape(client, url, api_key, DRAFT_COUNTERS) or None
 
 
-def draft_figures(total: DraftCounts | None) -> dict[str, float | None]:
+def add_round(total: dict[str, float] | None, before: Mapping[str, float] | None,
+              after: Mapping[str, float] | None) -> dict[str, float] | None:
+    """`total` plus what the counters moved in one round (unchanged when either reading failed)."""
+    moved = delta(before, after)
+    if moved is None:
+        return total
+    return {k: (total or {}).get(k, 0.0) + v for k, v in moved.items()}
+
+
+def draft_figures(total: Mapping[str, float] | None) -> dict[str, float | None]:
     """The level's figures: tokens proposed, accepted, and the share accepted."""
-    if total is None:
+    if not total:
         return {"draft_tokens": None, "accepted_draft_tokens": None, "draft_acceptance": None}
-    rate = total.accepted / total.draft if total.draft > 0 else None
-    return {"draft_tokens": total.draft, "accepted_draft_tokens": total.accepted, "draft_acceptance": rate}
+    draft, accepted = total.get("draft_tokens", 0.0), total.get("accepted_draft_tokens", 0.0)
+    return {"draft_tokens": draft, "accepted_draft_tokens": accepted,
+            "draft_acceptance": accepted / draft if draft > 0 else None}

@@ -19,7 +19,7 @@ from typing import Any, Awaitable, Callable, Sequence
 import httpx
 
 from model.evaluation.clients import CompletionResult, complete_fim, complete_raw_fim
-from server.bench.drafts import DraftCounts, draft_figures, read_draft_counts
+from server.bench.drafts import add_round, draft_figures, read_draft_counts
 from server.bench.stats import Sample, level_stats, paired_ratios, ratios
 from server.bench.workload import BenchRequest
 from server.raw_fim import cut_at_markers
@@ -99,7 +99,7 @@ async def run_level(
 ) -> tuple[dict[str, Any], list[Sample]]:
     samples: dict[str, list[Sample]] = {t.name: [] for t in targets}
     busy = dict.fromkeys(samples, 0.0)
-    drafts: dict[str, DraftCounts | None] = dict.fromkeys(samples)
+    drafts: dict[str, dict[str, float] | None] = dict.fromkeys(samples)
     parts = split_rounds(requests, rounds, concurrency)
     for k, part in enumerate(parts):
         order = list(targets) if k % 2 == 0 else list(targets)[::-1]
@@ -109,8 +109,7 @@ async def run_level(
             after = await read_draft_counts(t.url, t.api_key, client)
             samples[t.name].extend(got)
             busy[t.name] += took
-            if before is not None and after is not None:
-                drafts[t.name] = (after - before) + (drafts[t.name] or DraftCounts())
+            drafts[t.name] = add_round(drafts[t.name], before, after)
     entry: dict[str, Any] = {"concurrency": concurrency, "rounds": len(parts), "requests": len(requests)}
     for t in targets:
         entry[t.name] = {**level_stats(samples[t.name], busy[t.name]), **draft_figures(drafts[t.name])}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from server.bench.replay.report import client_figures, engine_figures
-from server.bench.replay.scrape import delta, parse
+from server.bench.scrape import delta, parse
 from server.bench.replay.session import AskRecord, SessionResult
 
 METRICS = """# TYPE vllm:prefix_cache_queries_total counter

@@ -315,7 +315,7 @@ async def _turn(session: Any, asker: Any, index: int, scratch: Path, options: An
                 key: str | None) -> Any:
     """One client types one session; what the server's and the language server's counters
     did meanwhile goes with the result."""
-    from server.bench.replay.scrape import delta, scrape
+    from server.bench.scrape import delta, scrape
     from server.bench.replay.session import replay_session
 
     uri, path, restore = _uri_for(session, scratch, index, asker.name)
@@ -351,7 +351,7 @@ async def _after_first_prompt(metrics_http: Any, url: str, key: str | None,
                               before: dict[str, float] | None) -> dict[str, float] | None:
     """The counters just after the engine took the session's first prompt: a file's first
     request finds nothing of it cached, the ones after it are what the prompt layout can reuse."""
-    from server.bench.replay.scrape import scrape
+    from server.bench.scrape import scrape
 
     if before is None:
         return None

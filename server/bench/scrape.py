@@ -1,8 +1,8 @@
 """Counters from a server's /metrics: vLLM's own (codefill serve passes them through,
-raw vLLM has them natively) and codefill's, read before and after each client's turn.
+raw vLLM has them natively) and codefill's, read before and after each client's turn
+(`codefill bench replay`) or each server's round (`codefill bench`).
 
-Clients take turns, never overlapping, so what the counters moved during a turn is
-that client's doing.
+Turns and rounds never overlap, so what the counters moved during one is its doing.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ COUNTERS = {
 }
 
 
-def parse(text: str) -> dict[str, float]:
-    """The counters of COUNTERS present in a Prometheus text exposition, summed over labels."""
+def parse(text: str, counters: Mapping[str, str] = COUNTERS) -> dict[str, float]:
+    """The `counters` (key: metric name) present in a Prometheus text exposition, summed over labels."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    wanted = {name: key for key, name in COUNTERS.items()}
+    wanted = {name: key for key, name in counters.items()}
     out: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
         key = wanted.get(family.name) or wanted.get(family.name.removesuffix("_total"))
@@ -37,7 +37,8 @@ def parse(text: str) -> dict[str, float]:
     return out
 
 
-async def scrape(client: httpx.AsyncClient, url: str, api_key: str | None = None) -> dict[str, float] | None:
+async def scrape(client: httpx.AsyncClient, url: str, api_key: str | None = None,
+                 counters: Mapping[str, str] = COUNTERS) -> dict[str, float] | None:
     """None when the server has no /metrics to read (the figures are then left out)."""
     from model.openai_http import auth_headers
 
@@ -48,7 +49,7 @@ async def scrape(client: httpx.AsyncClient, url: str, api_key: str | None = None
         return None
     if resp.status_code != 200:
         return None
-    return parse(resp.text)
+    return parse(resp.text, counters)
 
 
 def delta(before: Mapping[str, float] | None, after: Mapping[str, float] | None) -> dict[str, float] | None:
