@@ -3,7 +3,7 @@
 `codefill prepare` under another name, with `--quiet`, for the setup script,
 Docker builds and CI (and the fix hints of model.embedded): assembles, verifies
 and converts the embedded model (or `--model`), optionally builds the tiny test
-model, prints the folders. A second run is instant. `prepare` is the one code
+model, prints the folders and how long each step took. A second run is instant. `prepare` is the one code
 path; it lives here, not in server.cli, because model code never imports server code.
 """
 
@@ -12,18 +12,30 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 
 
 def prepare(spec: str | None, tiny: bool = False, progress: bool = True) -> None:
-    """Resolve `spec` into the cache (and build the tiny test model with `tiny`); print where each is."""
+    """Resolve `spec` into the cache (and build the tiny test model with `tiny`); print where
+    each is, how long it took, and when a hub id leaves nothing to prepare here."""
+    from model.paths import codefill_home
     from model.resolve import resolve_model
 
+    print(f"[codefill] cache: {codefill_home()}", file=sys.stderr)
+    start = time.monotonic()
     resolved = resolve_model(spec, progress=progress)
-    print(f"model ready: {resolved.path_or_id}")
+    if resolved.source == "hub":
+        print(f"nothing to prepare: {resolved.path_or_id!r} is a hub id, which vLLM/transformers "
+              "download when serving (that needs network access)")
+    else:
+        print(f"model ready ({resolved.source}, served as {resolved.served_name!r}, "
+              f"{time.monotonic() - start:.1f}s): {resolved.path_or_id}")
     if tiny:
         from model.tiny import tiny_model_dir
 
-        print(f"tiny test model ready: {tiny_model_dir()}")
+        start = time.monotonic()
+        path = tiny_model_dir()
+        print(f"tiny test model ready ({time.monotonic() - start:.1f}s): {path}")
 
 
 def main(argv: list[str] | None = None) -> int:
