@@ -43,8 +43,7 @@ from model.evaluation.execution import (
     run_program_async,
 )
 
-# build_cases and select_cases are imported from here by the benchmarks (server/bench, benchmarks/).
-from model.evaluation.infill_cases import InfillCase, build_cases, select_cases  # noqa: F401
+from model.evaluation.infill_cases import InfillCase
 
 if TYPE_CHECKING:
     from model.sandbox import Sandbox

@@ -53,17 +53,8 @@ from model.evaluation.clients import (
     list_models,
     qwen_fim_prompt,
 )
-from model.evaluation.infill import (
-    CaseRecord,
-    Fill,
-    InfillCase,
-    Progress,
-    build_cases,
-    evaluate_infill,
-    first_line,
-    select_cases,
-    summarize,
-)
+from model.evaluation.infill import CaseRecord, Fill, Progress, evaluate_infill, first_line, summarize
+from model.evaluation.infill_cases import InfillCase, build_cases, select_cases
 
 # The checkout this package is installed from (editable): results go to its benchmarks/results.
 REPO = Path(__file__).resolve().parents[2]

@@ -64,7 +64,7 @@ from model.evaluation.clients import (
     list_models,
     qwen_fim_prompt,
 )
-from model.evaluation.infill import InfillCase, build_cases, select_cases
+from model.evaluation.infill_cases import InfillCase, build_cases, select_cases
 
 # The checkout this package is installed from (editable): results go to its benchmarks/results.
 REPO = Path(__file__).resolve().parents[2]
