@@ -1,10 +1,10 @@
 #!/usr/bin/env python
 """How long `codefill lsp` takes to build a completion's context (target: p95 < 20 ms).
 
-The code is `server.bench.context_bench`; see its docstring and benchmarks/README.md.
+The code is `codefill.jobs.bench.context_bench`; see its docstring and benchmarks/README.md.
 """
 
-from server.bench.context_bench import main
+from codefill.jobs.bench.context_bench import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

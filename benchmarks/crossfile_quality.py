@@ -1,11 +1,11 @@
 #!/usr/bin/env python
 """Cross-file completion quality: exact match with vs without `codefill lsp`'s cross-file context.
 
-The code is `server.bench.crossfile_quality` (cases: `server.bench.crossfile_cases`; context and scores:
-`server.bench.crossfile_scoring`); see its docstring and benchmarks/README.md.
+The code is `codefill.jobs.bench.crossfile_quality` (cases: `codefill.jobs.bench.crossfile_cases`; context and scores:
+`codefill.jobs.bench.crossfile_scoring`); see its docstring and benchmarks/README.md.
 """
 
-from server.bench.crossfile_quality import main
+from codefill.jobs.bench.crossfile_quality import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -1,10 +1,10 @@
 #!/usr/bin/env python
 """Quality parity: HumanEval single-line infilling, codefill vs raw vLLM, same model.
 
-The code is `server.bench.humaneval_infill_parity`; see its docstring and benchmarks/README.md.
+The code is `codefill.jobs.bench.humaneval_infill_parity`; see its docstring and benchmarks/README.md.
 """
 
-from server.bench.humaneval_infill_parity import main
+from codefill.jobs.bench.humaneval_infill_parity import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -1,10 +1,10 @@
 #!/usr/bin/env python
 """Latency overhead of codefill over raw vLLM: same model, same prompts, same machine.
 
-The code is `server.bench.overhead`; see its docstring and benchmarks/README.md.
+The code is `codefill.jobs.bench.overhead`; see its docstring and benchmarks/README.md.
 """
 
-from server.bench.overhead import main
+from codefill.jobs.bench.overhead import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

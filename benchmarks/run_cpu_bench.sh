@@ -17,7 +17,7 @@ LOGDIR="${LOGDIR:-$(mktemp -d)}"
 MAXLEN=10240
 DATE="$(date +%F)"
 OUT="$ROOT/benchmarks/results"
-MODEL="$("$PY" -c 'from model.resolve import resolve_model; print(resolve_model(None).path_or_id)')"
+MODEL="$("$PY" -c 'from codefill.model.weights.resolve import resolve_model; print(resolve_model(None).path_or_id)')"
 
 pids=()
 if ! curl -sf http://127.0.0.1:8000/health >/dev/null; then

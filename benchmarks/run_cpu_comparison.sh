@@ -8,7 +8,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PY="$ROOT/.venv/bin/python"
 LOGDIR="${LOGDIR:-$(mktemp -d)}"
 MAXLEN=4096
-MODEL="$("$PY" -c 'from model.resolve import resolve_model; print(resolve_model(None).path_or_id)')"
+MODEL="$("$PY" -c 'from codefill.model.weights.resolve import resolve_model; print(resolve_model(None).path_or_id)')"
 
 "$ROOT/.venv/bin/codefill" serve --port 8000 --max-model-len $MAXLEN > "$LOGDIR/codefill.log" 2>&1 &
 CF=$!

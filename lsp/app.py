@@ -1,13 +1,13 @@
 """The language server with its features: the one module that knows both.
 
-Imports go one way: features import the server class (lsp.server) and each other,
-this module imports both; lsp.server imports no feature, so a feature module can be
+Imports go one way: features import the server class (codefill.lsp.server) and each other,
+this module imports both; codefill.lsp.server imports no feature, so a feature module can be
 imported (and tested) on its own.
 """
 
 from __future__ import annotations
 
-from lsp.features import (
+from codefill.lsp.features import (
     completion,
     configuration,
     document_sync,
@@ -16,8 +16,8 @@ from lsp.features import (
     telemetry_commands,
     workspace_folders,
 )
-from lsp.server import CodefillLanguageServer
-from lsp.settings import Settings
+from codefill.lsp.server import CodefillLanguageServer
+from codefill.lsp.settings import Settings
 
 FEATURES = (
     lifecycle,

@@ -1,7 +1,7 @@
 """Open documents: their text, their syntax tree kept current by incremental parsing,
 and the ranges the user edited most recently.
 
-Positions (LSP, string index, tree-sitter byte) and their conversions are `lsp.positions`.
+Positions (LSP, string index, tree-sitter byte) and their conversions are `codefill.lsp.positions`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from urllib.request import url2pathname
 from lsprotocol import types as lsp_types
 from tree_sitter import Parser, Tree
 
-from lsp.languages import language_for, parser_for
-from lsp.positions import _ASTRAL, LineIndex, _common_affixes, _line_breaks, _point_after, _ts_point, _utf8_len
+from codefill.lsp.languages import language_for, parser_for
+from codefill.lsp.positions import _ASTRAL, LineIndex, _common_affixes, _line_breaks, _point_after, _ts_point, _utf8_len
 
 # Files larger than this are kept as plain text: parsing them would stall keystrokes.
 MAX_PARSE_BYTES = 4 * 1024 * 1024

@@ -23,9 +23,9 @@ from typing import Any
 
 import httpx
 
-from lsp.settings import Settings
-from model.client_request import CodefillFields, CompletionBody
-from model.openai_http import StreamError, api_root, auth_headers, error_message, sse_chunks
+from codefill.lsp.settings import Settings
+from codefill.client.request import CodefillFields, CompletionBody
+from codefill.client.openai_http import StreamError, api_root, auth_headers, error_message, sse_chunks
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ DRAIN_S = 0.2
 
 class CompletionFailed(Exception):
     """The server could not give a completion. `kind` says why, for what the editor is told
-    (lsp.editor_status):
+    (codefill.lsp.editor_status):
 
     * "unreachable": no connection to `url` (nothing listens there, unknown host, not HTTP(S));
     * "refused": the server answered 401/403, the API key is missing or not accepted;
@@ -65,7 +65,7 @@ class RawCut:
     single-line request the first newline."""
 
     def __init__(self, template_name: str, multiline: bool) -> None:
-        from model.templates.fim import get_fim_template
+        from codefill.model.templates.fim import get_fim_template
 
         self._stops = tuple(get_fim_template(template_name).stop_tokens) + (() if multiline else ("\n",))
 
@@ -96,7 +96,7 @@ class FimClient:
 
     async def complete(self, ctx: Any, *, multiline: bool | None, settings: Settings,
                        on_text: Callable[[str], None] | None = None) -> str:
-        """The completion for a `lsp.context.CompletionContext`; raises CompletionFailed.
+        """The completion for a `codefill.lsp.context.CompletionContext`; raises CompletionFailed.
         `on_text` sees the text received so far after every chunk.
 
         The whole request, model lookup included, gets `timeout_ms`: a completion that
@@ -119,7 +119,7 @@ class FimClient:
         suffix: str | None = None
         codefill: CodefillFields | None = None
         if settings.raw_fim_template:
-            from lsp.context import render_prompt
+            from codefill.lsp.context import render_prompt
 
             prompt = render_prompt(ctx, settings.raw_fim_template)
             cut = RawCut(settings.raw_fim_template, bool(multiline))

@@ -8,8 +8,8 @@ training data labels files with (model/languages.py).
 
 from __future__ import annotations
 
-from model.grammars import grammar, parser_for  # noqa: F401 - this module is where lsp/ finds them
-from model.languages import language_of_extension
+from codefill.model.grammars import grammar, parser_for  # noqa: F401 - this module is where lsp/ finds them
+from codefill.model.languages import language_of_extension
 
 # LSP languageId -> tree-sitter grammar name
 _BY_LANGUAGE_ID: dict[str, str] = {

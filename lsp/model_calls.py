@@ -9,7 +9,7 @@ document waits for it instead of asking again, as long as
 * the only change since is text typed at its cursor, and
 * what the model has written so far agrees with that text.
 
-Its answer is then shown from the typed text on (`lsp.freshness.rebase`). A request
+Its answer is then shown from the typed text on (`codefill.lsp.freshness.rebase`). A request
 that no longer agrees is aborted at once: at the keystroke that shows it (`changed`),
 or when a newer request finds it. One nobody waits for any more (the client
 cancelled it and asked nothing since) is aborted after `ORPHAN_GRACE_S`, unless a
@@ -24,7 +24,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from lsp.freshness import agrees, typed_since
+from codefill.lsp.freshness import agrees, typed_since
 
 log = logging.getLogger(__name__)
 

@@ -14,16 +14,16 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from lsp.cache import CompletionCache
-from lsp.debounce import Debouncer
-from lsp.editor_status import EditorStatus
-from lsp.http_client import CompletionFailed, FimClient
-from lsp.model_calls import ModelCall, ModelCalls
-from lsp.freshness import rebase
-from lsp.settings import Settings
-from lsp.stats import PipelineStats
-from lsp.telemetry import ShownCompletion, Telemetry
-from lsp.trigger import decide, multiline_for
+from codefill.lsp.cache import CompletionCache
+from codefill.lsp.debounce import Debouncer
+from codefill.lsp.editor_status import EditorStatus
+from codefill.lsp.http_client import CompletionFailed, FimClient
+from codefill.lsp.model_calls import ModelCall, ModelCalls
+from codefill.lsp.freshness import rebase
+from codefill.lsp.settings import Settings
+from codefill.lsp.stats import PipelineStats
+from codefill.lsp.telemetry import ShownCompletion, Telemetry
+from codefill.lsp.trigger import decide, multiline_for
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ class CompletionPipeline:
     def _context_builder(self) -> Any:
         if self._builder is None:
             # Imported here so the settings, cache and trigger modules load without tree-sitter.
-            from lsp.context import ContextBuilder
+            from codefill.lsp.context import ContextBuilder
 
             assert self._builder_budgets is not None  # configure() ran in __init__
             context_tokens, crossfile_tokens, snap_lines, suffix_percent = self._builder_budgets
@@ -182,7 +182,7 @@ class CompletionPipeline:
 
     async def _ask_model(self, call: ModelCall, ctx: Any, multiline: bool | None, key: str, fingerprint: str,
                          where: str) -> str:
-        """The model request itself, in the call's own task (see lsp.model_calls)."""
+        """The model request itself, in the call's own task (see codefill.lsp.model_calls)."""
         settings, stats = self.settings, self.stats
         stats.sent += 1
         asked = time.perf_counter()
@@ -229,7 +229,7 @@ class CompletionPipeline:
 
     def _shown(self, uri: str, text: str, offset: int, source: str, context_key: str, language: str | None,
                started: float, asked_text: str, build_ms: float = 0.0) -> Completion | None:
-        """The answer as a completion of the document as it is now (see lsp.freshness)."""
+        """The answer as a completion of the document as it is now (see codefill.lsp.freshness)."""
         stats = self.stats
         if not text.strip():
             stats.empty += 1

@@ -1,5 +1,5 @@
 """Positions in a document's text: `LineIndex` and the conversions between the coordinate systems
-that meet in `lsp.documents`.
+that meet in `codefill.lsp.documents`.
 
 Three coordinate systems meet here and must not be mixed up:
 - LSP positions: (line, character) with characters counted in UTF-16 code units

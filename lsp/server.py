@@ -1,6 +1,6 @@
 """The pygls language server: the state the features share.
 
-It knows no feature: lsp.app builds the server and registers them (see there).
+It knows no feature: codefill.lsp.app builds the server and registers them (see there).
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 
-from lsp.editor_status import EditorStatus
-from lsp.pipeline import CompletionPipeline
-from lsp.settings import Settings
-from lsp.telemetry import Telemetry
+from codefill.lsp.editor_status import EditorStatus
+from codefill.lsp.pipeline import CompletionPipeline
+from codefill.lsp.settings import Settings
+from codefill.lsp.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class _Utf16Protocol(LanguageServerProtocol):
     @lsp_method(types.INITIALIZE)
     def lsp_initialize(self, params: types.InitializeParams) -> Generator[Any, Any, types.InitializeResult]:
         editor_log = getattr(self._server, "editor_log", None)
-        if editor_log is not None:  # the client is here: the log goes to it (lsp.editor_log)
+        if editor_log is not None:  # the client is here: the log goes to it (codefill.lsp.editor_log)
             editor_log.connect(self._server)
         general = params.capabilities.general
         if general is not None and general.position_encodings:
@@ -75,12 +75,12 @@ class CodefillLanguageServer(LanguageServer):
             text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
             protocol_cls=_Utf16Protocol,
         )
-        from lsp.documents import DocumentStore
+        from codefill.lsp.documents import DocumentStore
 
         self.settings = settings
         self.store = DocumentStore()
         self.telemetry = Telemetry(settings.data_dir, enabled=settings.telemetry)
-        # Set by `codefill lsp` (lsp.cli): sends the log to the client once it is connected.
+        # Set by `codefill lsp` (codefill.commands.lsp): sends the log to the client once it is connected.
         self.editor_log: Any = None
         self.status = EditorStatus(self)
         self.pipeline = CompletionPipeline(self.store, settings, self.telemetry, status=self.status)

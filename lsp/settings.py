@@ -146,7 +146,7 @@ def _raw_template(value: Any) -> str | None:
     name = _optional_text(value)
     if name is None:
         return None
-    from model.templates.fim import FIM_TEMPLATES
+    from codefill.model.templates.fim import FIM_TEMPLATES
 
     if name.strip().lower() not in FIM_TEMPLATES:
         raise ValueError(f"unknown FIM template; known: {', '.join(sorted(FIM_TEMPLATES))}")

@@ -10,18 +10,18 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from server.auth import OPEN_PATHS, match_key
-from server.cancellation import with_cancellation
-from server.engine_supervisor import EngineSupervisor
-from server.errors import CONNECTION_ERRORS, APIError, error_response, error_responses, install_error_handlers
-from server.limits import ClientGone, InFlight, read_body, replay
-from server.openapi_schema import install_openapi
-from server.priorities import PRIORITY_HEADER, header_priority
-from server.protocol import ChatCompletionRequest, CompletionRequest, ModelCard, ModelList
-from server.serving_chat import ChatService
-from server.serving_completions import CompletionsService
-from server.state import ServingState
-from server.validation import check_request_text
+from codefill.server.auth import OPEN_PATHS, match_key
+from codefill.server.cancellation import with_cancellation
+from codefill.server.engine_supervisor import EngineSupervisor
+from codefill.server.errors import CONNECTION_ERRORS, APIError, error_response, error_responses, install_error_handlers
+from codefill.server.limits import ClientGone, InFlight, read_body, replay
+from codefill.server.openapi_schema import install_openapi
+from codefill.server.priorities import PRIORITY_HEADER, header_priority
+from codefill.server.protocol import ChatCompletionRequest, CompletionRequest, ModelCard, ModelList
+from codefill.server.serving_chat import ChatService
+from codefill.server.serving_completions import CompletionsService
+from codefill.server.state import ServingState
+from codefill.server.validation import check_request_text
 
 _ENDPOINT_LABELS = {
     "/v1/completions": "completions",

@@ -31,7 +31,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from server.errors import error_body
+from codefill.server.errors import error_body
 
 log = logging.getLogger("codefill.server")
 

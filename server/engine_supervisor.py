@@ -17,7 +17,7 @@ import contextlib
 import logging
 import time
 
-from server.state import ServingState
+from codefill.server.state import ServingState
 
 log = logging.getLogger("codefill.server")
 

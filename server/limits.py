@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from server.errors import APIError
+from codefill.server.errors import APIError
 
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 # Tokenizing costs about 1 s per million characters on one core (the Qwen tokenizer), and a

@@ -19,9 +19,9 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from server.limits import Limits
-from server.protocol import UNSUPPORTED_CHAT_FIELDS, UNSUPPORTED_COMPLETION_FIELDS
-from server.validation import MAX_STOP
+from codefill.server.limits import Limits
+from codefill.server.protocol import UNSUPPORTED_CHAT_FIELDS, UNSUPPORTED_COMPLETION_FIELDS
+from codefill.server.validation import MAX_STOP
 
 # Unsupported fields whose empty value also means "none" (see validation.reject_unsupported).
 _EMPTY_MEANS_NONE = {"logit_bias": {}, "tools": []}

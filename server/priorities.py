@@ -30,10 +30,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from model.openai_http import PRIORITY_BATCH, PRIORITY_CHAT, PRIORITY_FIM, PRIORITY_HEADER
-from server.errors import APIError
-from server.metrics import Metrics
-from server.protocol import PRIORITY_MAX, PRIORITY_MIN
+from codefill.client.openai_http import PRIORITY_BATCH, PRIORITY_CHAT, PRIORITY_FIM, PRIORITY_HEADER
+from codefill.server.errors import APIError
+from codefill.server.metrics import Metrics
+from codefill.server.protocol import PRIORITY_MAX, PRIORITY_MIN
 
 __all__ = [
     "PRIORITY_BATCH", "PRIORITY_CHAT", "PRIORITY_FIM", "PRIORITY_CLASSES", "PRIORITY_HEADER", "Admission",

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from model.postprocess.options import RULES
+from codefill.model.postprocess.options import RULES
 
 
 class _Strict(BaseModel):
@@ -51,7 +51,7 @@ class StreamOptions(_Strict):
     include_usage: bool = False
 
 
-# A request's `codefill.files` entry; the prompt is built from model.templates.ContextFile, made
+# A request's `codefill.files` entry; the prompt is built from codefill.model.templates.ContextFile, made
 # from it where the completion is served (no docstring: it would become the schema's description).
 class RepoFile(_Strict):
     path: str

@@ -7,18 +7,18 @@ from typing import Any
 
 from fastapi.responses import StreamingResponse
 
-from model.engines import SamplingOptions
-from model.fit import PromptTooLong, fit_tokens
-from model.templates.chat import encode_chat
-from server.errors import APIError
-from server.generation import (
+from codefill.model.engines import SamplingOptions
+from codefill.model.context_window import PromptTooLong, fit_tokens
+from codefill.model.templates.chat import encode_chat
+from codefill.server.errors import APIError
+from codefill.server.choice_streams import (
     ChoiceEvent,
     FirstTokenTimer,
     TextFilter,
     choice_stream,
     merge_streams,
 )
-from server.protocol import (
+from codefill.server.protocol import (
     UNSUPPORTED_CHAT_FIELDS,
     ChatChoice,
     ChatChoiceMessage,
@@ -28,10 +28,10 @@ from server.protocol import (
     new_id,
     now,
 )
-from server.priorities import request_priority
-from server.sse import DONE, sse, sse_error, stream_with_first
-from server.state import ServingState
-from server.validation import choice_seed, reject_unsupported, request_chars, stop_list
+from codefill.server.priorities import request_priority
+from codefill.server.sse import DONE, sse, sse_error, stream_with_first
+from codefill.server.state import ServingState
+from codefill.server.validation import choice_seed, reject_unsupported, request_chars, stop_list
 
 ENDPOINT = "chat_completions"
 

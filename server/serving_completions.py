@@ -8,9 +8,9 @@ from typing import Any
 
 from fastapi.responses import StreamingResponse
 
-from model.engines import SamplingOptions
-from model.fit import PromptTooLong, fit_fim, fit_tokens
-from model.postprocess import (
+from codefill.model.engines import SamplingOptions
+from codefill.model.context_window import PromptTooLong, fit_fim, fit_tokens
+from codefill.model.postprocess import (
     PostprocessOptions,
     StreamingPostprocessor,
     UnknownRule,
@@ -18,19 +18,19 @@ from model.postprocess import (
     grammar_name,
     postprocess,
 )
-from model.templates.chat import encode_chat
-from model.templates.encoding import encode_raw
-from model.templates.fim import ContextFile
-from model.templates.instruct_fallback import build_fill_messages, extract_fill
-from server.errors import APIError
-from server.generation import (
+from codefill.model.templates.chat import encode_chat
+from codefill.model.templates.encoding import encode_raw
+from codefill.model.templates.fim import ContextFile
+from codefill.model.templates.instruct_fallback import build_fill_messages, extract_fill
+from codefill.server.errors import APIError
+from codefill.server.choice_streams import (
     ChoiceEvent,
     FirstTokenTimer,
     TextFilter,
     choice_stream,
     merge_streams,
 )
-from server.protocol import (
+from codefill.server.protocol import (
     UNSUPPORTED_COMPLETION_FIELDS,
     CodefillOptions,
     CompletionChoice,
@@ -40,10 +40,10 @@ from server.protocol import (
     new_id,
     now,
 )
-from server.priorities import request_priority
-from server.sse import DONE, sse, sse_error, stream_with_first
-from server.state import ServingState
-from server.validation import choice_seed, reject_unsupported, request_chars, stop_list
+from codefill.server.priorities import request_priority
+from codefill.server.sse import DONE, sse, sse_error, stream_with_first
+from codefill.server.state import ServingState
+from codefill.server.validation import choice_seed, reject_unsupported, request_chars, stop_list
 
 ENDPOINT = "completions"
 DEFAULT_MAX_TOKENS = 16  # OpenAI's, for /v1/completions

@@ -6,7 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
-from server.errors import APIError, error_body
+from codefill.server.errors import APIError, error_body
 
 T = TypeVar("T")
 

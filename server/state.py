@@ -12,11 +12,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from model.engines import Engine, EngineError
-from server.errors import APIError
-from server.limits import Limits
-from server.metrics import Metrics
-from server.priorities import engine_slots, server_admission
+from codefill.model.engines import Engine, EngineError
+from codefill.server.errors import APIError
+from codefill.server.limits import Limits
+from codefill.server.metrics import Metrics
+from codefill.server.priorities import engine_slots, server_admission
 
 log = logging.getLogger("codefill.server")
 
@@ -194,7 +194,7 @@ class ServingState:
     async def prepare_encoders(self, engine: Engine) -> None:
         """The tokenizer copies prompts are encoded with (model/templates/encoding.py), made in a
         prompt thread before the engine serves, not by its first request."""
-        from model.templates.encoding import prepare_encoders
+        from codefill.model.templates.encoding import prepare_encoders
 
         await self.prepare(prepare_encoders, engine.tokenizer, chars=0)
 
@@ -222,7 +222,7 @@ class ServingState:
         return 200, {"status": "ok", "model": self.config.served_model_name, "engine": self.engine.name}
 
     def _prepare_templates(self) -> None:
-        from model.templates.fim import detect_fim_template, get_fim_template, stop_token_ids
+        from codefill.model.templates.fim import detect_fim_template, get_fim_template, stop_token_ids
 
         tok = self.engine.tokenizer
         if self.config.fim_template:

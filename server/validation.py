@@ -19,8 +19,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from server.errors import APIError
-from server.limits import Limits
+from codefill.server.errors import APIError
+from codefill.server.limits import Limits
 
 
 @dataclass

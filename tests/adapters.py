@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from model.training.lora_config import DEFAULT_TARGET_MODULES
+from codefill.jobs.training.lora_config import DEFAULT_TARGET_MODULES
 
 
 def make_adapter(base_model: str, out: Path, *, seed: int = 0, rank: int = 8,

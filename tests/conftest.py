@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from model.engines import vllm_available
+from codefill.model.engines import vllm_available
 
 
 @pytest.fixture(scope="session")
@@ -20,7 +20,7 @@ def sandbox():
     """The bubblewrap sandbox of model-written code (checked once). Without bwrap installed the
     tests that run programs skip, unless CODEFILL_REQUIRE_SANDBOX=1 (set by .ci/run): then they fail.
     bwrap installed but unable to make the sandbox always fails."""
-    from model.sandbox import checked_sandbox, sandbox_unavailable_reason
+    from codefill.jobs.sandbox import checked_sandbox, sandbox_unavailable_reason
 
     why = sandbox_unavailable_reason()
     if why is not None:
@@ -34,28 +34,28 @@ def sandbox():
 def qwen_tokenizer():
     from transformers import AutoTokenizer
 
-    from model.embedded import embedded_tokenizer_dir
+    from codefill.model.weights.embedded import embedded_tokenizer_dir
 
     return AutoTokenizer.from_pretrained(str(embedded_tokenizer_dir()))
 
 
 @pytest.fixture(scope="session")
 def tiny_model_path() -> str:
-    from model.tiny import tiny_model_dir
+    from codefill.model.weights.tiny import tiny_model_dir
 
     return str(tiny_model_dir())
 
 
 @pytest.fixture(scope="session")
 def embedded_model_path() -> str:
-    from model.resolve import resolve_model
+    from codefill.model.weights.resolve import resolve_model
 
     return resolve_model(None, progress=True).path_or_id
 
 
 @pytest.fixture(scope="session")
 async def hf_engine(tiny_model_path):
-    from model.engines.hf_engine import HfEngine
+    from codefill.model.engines.hf_engine import HfEngine
 
     engine = HfEngine(tiny_model_path, max_model_len=2048)
     await engine.start()
@@ -67,7 +67,7 @@ async def hf_engine(tiny_model_path):
 async def vllm_engine(tiny_model_path):
     if not vllm_available():
         pytest.skip("vLLM is not installed")
-    from model.engines.vllm_engine import VllmEngine
+    from codefill.model.engines.vllm_engine import VllmEngine
 
     engine = VllmEngine(tiny_model_path, max_model_len=2048, max_num_seqs=32)
     await engine.start()

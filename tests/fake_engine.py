@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from model.engines import Delta, Engine, EngineError, EngineInfo, SamplingOptions
+from codefill.model.engines import Delta, Engine, EngineError, EngineInfo, SamplingOptions
 
 
 class ControlledEngine(Engine):

@@ -50,7 +50,7 @@ def fake_app(
     from fastapi import FastAPI
     from fastapi.responses import JSONResponse, StreamingResponse
 
-    from model.templates.fim import get_fim_template
+    from codefill.model.templates.fim import get_fim_template
 
     if mode not in ("perfect", "garbage"):
         raise ValueError(mode)

@@ -288,8 +288,8 @@ MAIN_JS = "export function add(a, b) {\n  return a + b;\n}\n"
 @cache
 def humaneval_seed() -> tuple[str, str]:
     """(problem id, a file with a HumanEval problem's function and canonical solution, caught by a needle)."""
-    from model.evaluation.humaneval import load_problems
-    from model.training.decontaminate import BenchmarkProblem, normalize, sample_needles
+    from codefill.jobs.evaluation.humaneval import load_problems
+    from codefill.jobs.training.decontaminate import BenchmarkProblem, normalize, sample_needles
 
     for p in load_problems():
         start = p.prompt.find("def " + p.entry_point)
@@ -307,8 +307,8 @@ def mbpp_seed() -> tuple[str, str]:
     """(problem id, a file with an MBPP reference function given a docstring, still caught)."""
     import ast
 
-    from model.evaluation.mbpp import load_problems
-    from model.training.decontaminate import mbpp_problems, normalize, sample_needles
+    from codefill.jobs.evaluation.mbpp import load_problems
+    from codefill.jobs.training.decontaminate import mbpp_problems, normalize, sample_needles
 
     problems = {p.problem_id: p for p in mbpp_problems()}
     for p in load_problems(split="test"):

@@ -1,7 +1,7 @@
 """An independent model of LSP text edits, for checking the language server's documents.
 
 Positions count UTF-16 code units, as in LSP; the model finds them by encoding the
-line to UTF-16 and shares no code with `lsp.documents`, so a test that applies the
+line to UTF-16 and shares no code with `codefill.lsp.documents`, so a test that applies the
 same edits here and there and compares the texts checks the store against the
 protocol, not against itself.
 Only "\\r\\n", "\\r" and "\\n" break lines (form feed and U+2028 do not, in LSP).

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 
 from tree_sitter import QueryCursor
 
-from lsp.context.definitions import Outline, Site
-from lsp.context.import_resolvers import ImportTarget, list_sources
-from lsp.context.import_statements import import_nodes, signature
-from lsp.context.imports import resolve_imports
-from lsp.context.syntax import identifier_query
-from lsp.context.workspace import OutlineCache
-from lsp.documents import DocumentStore, SyntaxDocument
-from lsp.languages import same_group
+from codefill.lsp.context.definitions import Outline, Site
+from codefill.lsp.context.import_resolvers import ImportTarget, list_sources
+from codefill.lsp.context.import_statements import import_nodes, signature
+from codefill.lsp.context.imports import resolve_imports
+from codefill.lsp.context.syntax import identifier_query
+from codefill.lsp.context.workspace import OutlineCache
+from codefill.lsp.documents import DocumentStore, SyntaxDocument
+from codefill.lsp.languages import same_group
 
 # Explicitly imported names rank after every name used in the window.
 _IMPORTED_NAME_DISTANCE = 1 << 40

@@ -1,7 +1,7 @@
 """Each language's resolution of import statements to workspace files (`_RESOLVERS`), and the
 `ImportTarget` they produce.
 
-Apart from `lsp.context.imports` (`resolve_imports`, which dispatches here and filters) because
+Apart from `codefill.lsp.context.imports` (`resolve_imports`, which dispatches here and filters) because
 the per-language rules are most of the code and each reads only its own statements.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from tree_sitter import Node
 
-from lsp.context.import_statements import _text, _unquote
+from codefill.lsp.context.import_statements import _text, _unquote
 
 _JS_EXTENSIONS = (".ts", ".tsx", ".d.ts", ".js", ".jsx", ".mjs", ".cjs")
 

@@ -1,7 +1,7 @@
 """The import statements of a file, found with tree-sitter queries (`import_nodes`), and what
 resolving them depends on (`signature`).
 
-Apart from resolution (`lsp.context.import_resolvers`) because finding statements needs only the tree,
+Apart from resolution (`codefill.lsp.context.import_resolvers`) because finding statements needs only the tree,
 and their signature decides whether resolution (which touches the file system) runs again.
 """
 
@@ -11,7 +11,7 @@ from functools import cache
 
 from tree_sitter import Node, Query, QueryCursor, Tree
 
-from lsp.languages import grammar
+from codefill.lsp.languages import grammar
 
 _QUERIES: dict[str, str] = {
     "python": "[(import_statement) (import_from_statement)] @import",

@@ -6,8 +6,8 @@ deliberately simple (no build-system configuration is read): relative imports,
 paths from the workspace folders, Go's module path from go.mod, Java's package
 layout, C includes next to the file, Rust `mod`/`use crate::`.
 
-The statements are found by `lsp.context.import_statements`, each language's rules are in
-`lsp.context.import_resolvers`; this module resolves and filters.
+The statements are found by `codefill.lsp.context.import_statements`, each language's rules are in
+`codefill.lsp.context.import_resolvers`; this module resolves and filters.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 
 from tree_sitter import Node
 
-from lsp.context.import_resolvers import _RESOLVERS, ImportTarget, _inside
+from codefill.lsp.context.import_resolvers import _RESOLVERS, ImportTarget, _inside
 
 
 def resolve_imports(

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
-from lsp.context.syntax import spec_for
-from lsp.documents import SyntaxDocument
+from codefill.lsp.context.syntax import spec_for
+from codefill.lsp.documents import SyntaxDocument
 
 # Right of the cursor, only the closing half of what the line opened.
 _ONLY_CLOSERS = re.compile(r"[\s)\]}>;,'\"`]*")

@@ -8,10 +8,10 @@ by their path, in the language of the file being edited.
 
 from __future__ import annotations
 
-from model.templates import ContextFile, get_fim_template
+from codefill.model.templates import ContextFile, get_fim_template
 
-from lsp.context.completion_context import CompletionContext
-from lsp.languages import comment_markers
+from codefill.lsp.context.completion_context import CompletionContext
+from codefill.lsp.languages import comment_markers
 
 
 def render_prompt(ctx: CompletionContext, template_name: str) -> str:

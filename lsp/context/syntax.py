@@ -12,7 +12,7 @@ from functools import cache
 
 from tree_sitter import Query
 
-from lsp.languages import grammar
+from codefill.lsp.languages import grammar
 
 CALLABLE = "callable"  # functions and methods: long ones shrink to their signature
 CONTAINER = "container"  # classes, traits, impls: long ones shrink to their members' signatures

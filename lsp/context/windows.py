@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 from tree_sitter import Node
 
-from lsp.context.syntax import LanguageSpec, spec_for
-from lsp.documents import SyntaxDocument
+from codefill.lsp.context.syntax import LanguageSpec, spec_for
+from codefill.lsp.documents import SyntaxDocument
 
 # How far (in lines, and as a share of the window) the cut may move to reach a boundary;
 # small windows may still move a few lines, or they would hardly ever reach one.

@@ -12,10 +12,10 @@ import threading
 import time
 from collections import OrderedDict
 
-from lsp.context.definitions import Outline, build_outline
-from lsp.context.syntax import spec_for
-from lsp.documents import DocumentStore, SyntaxDocument
-from lsp.languages import language_for, parser_for
+from codefill.lsp.context.definitions import Outline, build_outline
+from codefill.lsp.context.syntax import spec_for
+from codefill.lsp.documents import DocumentStore, SyntaxDocument
+from codefill.lsp.languages import language_for, parser_for
 
 # Larger files are skipped: generated code, vendored bundles.
 MAX_FILE_BYTES = 1024 * 1024

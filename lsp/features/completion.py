@@ -32,8 +32,8 @@ from __future__ import annotations
 
 from lsprotocol import types
 
-from lsp.features.telemetry_commands import accepted_command
-from lsp.server import CodefillLanguageServer
+from codefill.lsp.features.telemetry_commands import accepted_command
+from codefill.lsp.server import CodefillLanguageServer
 
 NOTHING = types.CompletionList(is_incomplete=True, items=[])
 

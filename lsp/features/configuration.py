@@ -9,8 +9,8 @@ from typing import Any
 
 from lsprotocol import types
 
-from lsp.server import CodefillLanguageServer
-from lsp.settings import SECTION
+from codefill.lsp.server import CodefillLanguageServer
+from codefill.lsp.settings import SECTION
 
 log = logging.getLogger(__name__)
 

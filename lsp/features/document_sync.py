@@ -1,7 +1,7 @@
 """didOpen / didChange / didClose, forwarded to the document store (incremental sync), and
 didFocus: the document the user is now in.
 
-Automatic requests go to the model only for the document being edited (lsp.pipeline), which
+Automatic requests go to the model only for the document being edited (codefill.lsp.pipeline), which
 the store learns from the last open or change. A user who switches to another buffer and
 pauses there before typing would get nothing: `textDocument/didFocus` (Copilot's language
 server notification, `{"textDocument": {"uri": ...}}`; the README's Neovim recipe sends it on
@@ -18,7 +18,7 @@ import logging
 
 from lsprotocol import types
 
-from lsp.server import CodefillLanguageServer
+from codefill.lsp.server import CodefillLanguageServer
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ import logging
 
 from lsprotocol import types
 
-from lsp.features import configuration, workspace_folders
-from lsp.server import CodefillLanguageServer
+from codefill.lsp.features import configuration, workspace_folders
+from codefill.lsp.server import CodefillLanguageServer
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from typing import Any
 
 from lsprotocol import types
 
-from lsp.server import CodefillLanguageServer
-from lsp.telemetry import ShownCompletion
+from codefill.lsp.server import CodefillLanguageServer
+from codefill.lsp.telemetry import ShownCompletion
 
 ACCEPTED = "codefill.accepted"
 DISMISSED = "codefill.dismissed"

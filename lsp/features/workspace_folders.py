@@ -7,7 +7,7 @@ import logging
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
-from lsp.server import CodefillLanguageServer
+from codefill.lsp.server import CodefillLanguageServer
 
 log = logging.getLogger(__name__)
 

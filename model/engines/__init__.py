@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
-from model.engines.base import (
+from codefill.model.engines.base import (
     Delta,
     Engine,
     EngineError,
@@ -33,10 +33,10 @@ def create_engine(kind: str, model_path: str, **options: Any) -> Engine:
                 "--engine vllm was asked for but vLLM is not installed; "
                 "run scripts/setup.sh or use --engine hf"
             )
-        from model.engines.vllm_engine import VllmEngine
+        from codefill.model.engines.vllm_engine import VllmEngine
 
         return VllmEngine(model_path, **options)
-    from model.engines.hf_engine import HfEngine
+    from codefill.model.engines.hf_engine import HfEngine
 
     hf_options = {k: v for k, v in options.items() if k in ("max_model_len", "dtype", "device", "loras")}
     return HfEngine(model_path, **hf_options)

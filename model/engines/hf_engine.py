@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from model.engines.base import (
+from codefill.model.engines.base import (
     Delta,
     Engine,
     EngineError,
@@ -29,7 +29,7 @@ from model.engines.base import (
     EngineRequestError,
     SamplingOptions,
 )
-from model.engines.lora import LoraAdapter
+from codefill.model.engines.lora import LoraAdapter
 
 log = logging.getLogger("codefill.engine.hf")
 

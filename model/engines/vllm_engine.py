@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from model.engines.base import (
+from codefill.model.engines.base import (
     Delta,
     Engine,
     EngineError,
@@ -34,9 +34,9 @@ from model.engines.base import (
     EngineRequestError,
     SamplingOptions,
 )
-from model.engines.lora import IDENTITY_LORA_NAME, LoraAdapter, max_lora_rank, write_identity_adapter
-from model.engines.speculative import Speculative
-from model.engines.vllm_env import apply_vllm_env_defaults, cpu_engine_defaults, has_nvidia_gpu
+from codefill.model.engines.lora import IDENTITY_LORA_NAME, LoraAdapter, max_lora_rank, write_identity_adapter
+from codefill.model.engines.speculative import Speculative
+from codefill.model.engines.vllm_env import apply_vllm_env_defaults, cpu_engine_defaults, has_nvidia_gpu
 
 log = logging.getLogger("codefill.engine.vllm")
 
@@ -193,7 +193,7 @@ class VllmEngine(Engine):
 
         adapters = list(self._loras.items())
         if adapters and not has_nvidia_gpu():
-            from model.paths import tmp_dir
+            from codefill.model.weights.paths import tmp_dir
 
             self._identity_dir = Path(tempfile.mkdtemp(prefix="lora-identity-", dir=tmp_dir()))
             write_identity_adapter(adapters[0][1], self._identity_dir)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from model.paths import codefill_home
+from codefill.model.weights.paths import codefill_home
 
 
 def has_nvidia_gpu() -> bool:

@@ -7,10 +7,10 @@ the same rules while the model is still writing.
 
 from __future__ import annotations
 
-from model.postprocess.options import RULES, PostprocessOptions, UnknownRule, check_rules
-from model.postprocess.scope import decide_multiline
-from model.postprocess.streaming import StreamingPostprocessor
-from model.postprocess.syntax import grammar_name
+from codefill.model.postprocess.options import RULES, PostprocessOptions, UnknownRule, check_rules
+from codefill.model.postprocess.scope import decide_multiline
+from codefill.model.postprocess.streaming import StreamingPostprocessor
+from codefill.model.postprocess.syntax import grammar_name
 
 __all__ = [
     "RULES", "PostprocessOptions", "StreamingPostprocessor", "UnknownRule", "check_rules", "decide_multiline",

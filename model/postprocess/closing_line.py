@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from model.postprocess.context import CursorContext
+from codefill.model.postprocess.context import CursorContext
 
 _CLOSING_LINE = re.compile(
     r"(?:[)\]}]|\b(?:end|endif|endfor|endwhile|endfunction|endmodule|endcase|endclass|endsub|fi|done|esac|wend)\b"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from model.postprocess.brackets import bracket_balance
+from codefill.model.postprocess.brackets import bracket_balance
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import re
 
-from model.postprocess.brackets import PAIRS, bracket_balance
-from model.postprocess.closing_line import indentation, is_closing_line
-from model.postprocess.context import CursorContext
+from codefill.model.postprocess.brackets import PAIRS, bracket_balance
+from codefill.model.postprocess.closing_line import indentation, is_closing_line
+from codefill.model.postprocess.context import CursorContext
 
 # Lines up to this long are compared with their indentation (see above).
 _SHORT_LINE_CHARS = 12

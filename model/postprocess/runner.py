@@ -28,24 +28,24 @@ is still writing: that is what lets streaming emit early and stop early.
 
 from __future__ import annotations
 
-from model.postprocess.brackets import add_balance
-from model.postprocess.closing_line import (
+from codefill.model.postprocess.brackets import add_balance
+from codefill.model.postprocess.closing_line import (
     could_become_closing_line,
     drop_trailing_closing_line,
     last_nonblank,
     suffix_supplies,
 )
-from model.postprocess.context import CursorContext
-from model.postprocess.options import PostprocessOptions
-from model.postprocess.repeat_suffix import (
+from codefill.model.postprocess.context import CursorContext
+from codefill.model.postprocess.options import PostprocessOptions
+from codefill.model.postprocess.repeat_suffix import (
     chars_held_for_right,
     may_still_repeat,
     repeats_next_line,
     runs_into_right,
 )
-from model.postprocess.scope import BlockScope, continues_in_whole_lines, ends_single_line
-from model.postprocess.syntax import SyntaxCheck
-from model.postprocess.whitespace import join_lines, strip_line_end
+from codefill.model.postprocess.scope import BlockScope, continues_in_whole_lines, ends_single_line
+from codefill.model.postprocess.syntax import SyntaxCheck
+from codefill.model.postprocess.whitespace import join_lines, strip_line_end
 
 
 class RuleRunner:

@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import re
 
-from model.postprocess.closing_line import is_closing_line
-from model.postprocess.context import CursorContext
+from codefill.model.postprocess.closing_line import is_closing_line
+from codefill.model.postprocess.context import CursorContext
 
 # A line ending like this opens a block whose body goes on the next lines.
 _BLOCK_OPENER = re.compile(r"(?:[:{(\[]|=>|->|\b(?:do|then|else|begin|repeat|try|finally))\s*$")

@@ -9,11 +9,11 @@ Invariant: "".join(texts from feed) + finish() == postprocess(whole completion).
 
 from __future__ import annotations
 
-from model.postprocess.context import build_context
-from model.postprocess.options import PostprocessOptions
-from model.postprocess.runner import RuleRunner
-from model.postprocess.scope import decide_multiline
-from model.postprocess.syntax import SyntaxCheck, grammar_name
+from codefill.model.postprocess.context import build_context
+from codefill.model.postprocess.options import PostprocessOptions
+from codefill.model.postprocess.runner import RuleRunner
+from codefill.model.postprocess.scope import decide_multiline
+from codefill.model.postprocess.syntax import SyntaxCheck, grammar_name
 
 
 class StreamingPostprocessor:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from model.languages import language_of_extension
+from codefill.model.languages import language_of_extension
 
 # Only this much text around the cursor is parsed: errors far from the hole
 # count the same with and without the completion, and parsing stays cheap
@@ -74,7 +74,7 @@ def grammar_name(language: str | None, path: str | None = None) -> str | None:
 
 @cache
 def _has_grammar(name: str) -> bool:
-    from model.grammars import grammar
+    from codefill.model.grammars import grammar
 
     return grammar(name) is not None
 
@@ -106,7 +106,7 @@ def _empty_block_query(language: str):  # noqa: ANN202 - a tree_sitter.Query or 
         return None
     from tree_sitter import Query
 
-    from model.grammars import grammar
+    from codefill.model.grammars import grammar
 
     lang = grammar(language)
     return None if lang is None else Query(lang, source)
@@ -120,7 +120,7 @@ class SyntaxCheck:
     """
 
     def __init__(self, prefix: str, suffix: str, language: str) -> None:
-        from model.grammars import parser_for
+        from codefill.model.grammars import parser_for
 
         parser = parser_for(language)
         if parser is None:

@@ -1,6 +1,6 @@
 """Prompt templates: FIM per model family, and a chat fallback for models without FIM."""
 
-from model.templates.fim import (
+from codefill.model.templates.fim import (
     FIM_TEMPLATES,
     ContextFile,
     FimPrompt,

@@ -33,9 +33,9 @@ import secrets
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from model.templates.encoding import special_token_strings
-from model.templates.fim import encode_prompt
-from model.templates.fim_prompt import FimPrompt, Segment, join_segments, plain, token
+from codefill.model.templates.encoding import special_token_strings
+from codefill.model.templates.fim import encode_prompt
+from codefill.model.templates.fim_prompt import FimPrompt, Segment, join_segments, plain, token
 
 log = logging.getLogger("codefill.templates")
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from model.templates.encoding import encode_text
-from model.templates.fim_families import (
+from codefill.model.templates.encoding import encode_text
+from codefill.model.templates.fim_families import (
     CODEGEMMA,
     CODELLAMA,
     CODESTRAL,
@@ -22,7 +22,7 @@ from model.templates.fim_families import (
     STARCODER_REPO_TOKENS,
     FimTemplate,
 )
-from model.templates.fim_prompt import ContextFile, FimPrompt, Segment
+from codefill.model.templates.fim_prompt import ContextFile, FimPrompt, Segment
 
 __all__ = [
     "FIM_TEMPLATES",

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from model.templates.fim_prompt import ContextFile, FimPrompt, Segment, join_segments, plain, token
+from codefill.model.templates.fim_prompt import ContextFile, FimPrompt, Segment, join_segments, plain, token
 
 # (prefix, suffix) -> segments
 Layout = Callable[[str, str], list[Segment]]

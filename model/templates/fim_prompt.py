@@ -31,7 +31,7 @@ class FimPrompt:
 class ContextFile:
     """Another file of the repository, shown to the model as context.
 
-    The API's `codefill.files` entries (server.protocol.RepoFile) carry the
+    The API's `codefill.files` entries (codefill.server.protocol.RepoFile) carry the
     same two fields but are a pydantic model that validates a request; this
     is what a template reads, whoever built the prompt (server, LSP, training).
     """

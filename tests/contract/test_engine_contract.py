@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from model.engines import Delta, Engine, SamplingOptions
+from codefill.model.engines import Delta, Engine, SamplingOptions
 
 PROMPT = "def fibonacci(n):\n    "
 
@@ -151,7 +151,7 @@ async def test_a_vanishing_temperature_decodes_greedily(engine):
 
 
 async def test_seeds_across_the_range_the_server_passes_are_accepted(engine):
-    # server.validation.choice_seed folds any client seed into [0, 2**63).
+    # codefill.server.validation.choice_seed folds any client seed into [0, 2**63).
     for seed in (0, 2**63 - 1):
         deltas = await run(engine, SamplingOptions(max_tokens=2, temperature=1.0, seed=seed))
         assert deltas[-1].finish_reason in ("stop", "length")

@@ -13,8 +13,8 @@ import uuid
 
 import pytest
 
-from model.engines import Engine, EngineRequestError, SamplingOptions, vllm_available
-from model.engines.lora import load_adapters
+from codefill.model.engines import Engine, EngineRequestError, SamplingOptions, vllm_available
+from codefill.model.engines.lora import load_adapters
 from tests.adapters import make_adapter
 
 PROMPT = "def fibonacci(n):\n    "
@@ -30,7 +30,7 @@ def tiny_adapters(tiny_model_path, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 async def hf_lora_engine(tiny_model_path, tiny_adapters):
-    from model.engines.hf_engine import HfEngine
+    from codefill.model.engines.hf_engine import HfEngine
 
     engine = HfEngine(tiny_model_path, max_model_len=2048, loras=tiny_adapters)
     await engine.start()
@@ -42,7 +42,7 @@ async def hf_lora_engine(tiny_model_path, tiny_adapters):
 async def vllm_lora_engine(tiny_model_path, tiny_adapters):
     if not vllm_available():
         pytest.skip("vLLM is not installed")
-    from model.engines.vllm_engine import VllmEngine
+    from codefill.model.engines.vllm_engine import VllmEngine
 
     engine = VllmEngine(tiny_model_path, max_model_len=2048, max_num_seqs=8, loras=tiny_adapters)
     await engine.start()

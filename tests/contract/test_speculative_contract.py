@@ -14,8 +14,8 @@ import uuid
 
 import pytest
 
-from model.engines import SamplingOptions
-from model.engines.speculative import Speculative
+from codefill.model.engines import SamplingOptions
+from codefill.model.engines.speculative import Speculative
 
 # Prompts that repeat themselves, so prompt lookup has drafts to propose (and the target
 # model to reject), as code completion does: copies from the suffix and the lines above.
@@ -29,7 +29,7 @@ PROMPTS = [
 
 async def _greedy(model_path: str, speculative: Speculative | None, max_tokens: int,
                   dtype: str = "float32") -> list[tuple[str, int]]:
-    from model.engines.vllm_engine import VllmEngine
+    from codefill.model.engines.vllm_engine import VllmEngine
 
     engine = VllmEngine(model_path, max_model_len=2048, speculative=speculative, dtype=dtype)
     await engine.start()
@@ -47,7 +47,7 @@ async def _greedy(model_path: str, speculative: Speculative | None, max_tokens: 
 
 @pytest.fixture(scope="module")
 def _vllm_only():
-    from model.engines import vllm_available
+    from codefill.model.engines import vllm_available
 
     if not vllm_available():
         pytest.skip("vLLM is not installed")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from model.engines import vllm_available
+from codefill.model.engines import vllm_available
 from tests.e2e.servers import ServerProcess
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from model.process_groups import terminate_group
+from codefill.jobs.process_groups import terminate_group
 
 CODEFILL = str(Path(sys.executable).with_name("codefill"))
 

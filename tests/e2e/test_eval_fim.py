@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from model.evaluation.fim import LAYOUTS
-from server.cli import main
+from codefill.jobs.evaluation.fim import LAYOUTS
+from codefill.commands.cli import main
 
 FIXTURES = Path(__file__).resolve().parents[1] / "data" / "fim"
 LANGS = ("python", "java", "rust")  # indentation, braces, and an expression-bodied language: every layout of each

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from server.app import build_app
-from server.state import ServerConfig, ServingState
+from codefill.server.app import build_app
+from codefill.server.state import ServerConfig, ServingState
 
 
 def app_without_fim(engine, fallback: str):

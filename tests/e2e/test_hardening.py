@@ -234,7 +234,7 @@ def test_no_tracebacks_and_a_404_for_an_unencodable_model_path(server):
 def test_chat_contents_are_text_through_the_api(server, tiny_model_path):
     from transformers import AutoTokenizer
 
-    from model.templates.chat import encode_chat
+    from codefill.model.templates.chat import encode_chat
 
     tok = AutoTokenizer.from_pretrained(tiny_model_path)
     messages = [{"role": "system", "content": "Be brief."},

@@ -1,6 +1,6 @@
 """`codefill data instruct` end to end against a deterministic fake model server.
 
-The command runs as a separate process (`python -m server.cli data`, the same
+The command runs as a separate process (`python -m codefill.commands.cli data`, the same
 parser `codefill data` registers), over a generated repository whose functions
 hit every seed filter, with a fake server whose answers make each response
 outcome and each evolution elimination happen a known number of times.
@@ -24,7 +24,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def cli(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "server.cli", "data", "instruct", *args], cwd=REPO_ROOT,
+    return subprocess.run([sys.executable, "-m", "codefill.commands.cli", "data", "instruct", *args], cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=timeout, env=env)
 
 
@@ -175,10 +175,10 @@ def test_bad_arguments_are_refused(tmp_path):
     assert cli(str(tmp_path), "--url", "u", "--out", "x", "--responses", "0").returncode == 2
 
 
-@pytest.mark.skipif("data" not in __import__("server.cli", fromlist=["x"]).build_parser()._subparsers
-                    ._group_actions[0].choices, reason="server/cli.py does not register `codefill data` yet")
+@pytest.mark.skipif("data" not in __import__("codefill.commands.cli", fromlist=["x"]).build_parser()._subparsers
+                    ._group_actions[0].choices, reason="commands/cli.py does not register `codefill data` yet")
 def test_codefill_data_is_registered():
-    from server.cli import build_parser
+    from codefill.commands.cli import build_parser
 
     args = build_parser().parse_args(["data", "instruct", "repo", "--url", "u", "--out", "o", "--evolve", "2"])
     assert args.evolve == 2 and args.func.__name__ == "run_data_instruct"

@@ -1,5 +1,5 @@
-"""`codefill lsp` tells the editor what is wrong and what it is doing (lsp.editor_status,
-lsp.editor_log), checked from a pytest-lsp client:
+"""`codefill lsp` tells the editor what is wrong and what it is doing (codefill.lsp.editor_status,
+codefill.lsp.editor_log), checked from a pytest-lsp client:
 
 - an unreachable server or a refused key: one `window/showMessage`, not one per request,
   again only after a success;

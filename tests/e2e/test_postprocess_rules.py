@@ -11,7 +11,7 @@ import json
 
 import httpx
 
-from model.postprocess import RULES, PostprocessOptions, postprocess
+from codefill.model.postprocess import RULES, PostprocessOptions, postprocess
 
 # The tiny model writes newlines after this prefix, so the rules have lines to work on.
 PREFIX = "x = 1\n" * 20

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from model.engines import vllm_available
+from codefill.model.engines import vllm_available
 from tests.e2e.servers import ServerProcess
 
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from server.cli import main
+from codefill.commands.cli import main
 from tests.fakes import FakeServer
 from tests.lsp_fakes import FimFake
 

@@ -1,4 +1,4 @@
-"""The short soak (the long one is `benchmarks/soak.py`, i.e. server.bench.soak): dozens of streaming
+"""The short soak (the long one is `benchmarks/soak.py`, i.e. codefill.jobs.bench.soak): dozens of streaming
 clients in a closed loop against the real server on the tiny model, half of the requests hanging up
 mid-stream. Afterwards nothing is left in flight, every stream that was not abandoned
 ended with [DONE], and the server's memory is where it was after a warm-up round of the
@@ -16,8 +16,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from server.bench.soak import markdown, soak
-from server.bench.soak_load import Load
+from codefill.jobs.bench.soak import markdown, soak
+from codefill.jobs.bench.soak_load import Load
 
 CLIENTS = 32
 WARMUP_S = 10

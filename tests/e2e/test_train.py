@@ -20,8 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from model.engines import vllm_available
-from model.training.fim_examples import read_examples
+from codefill.model.engines import vllm_available
+from codefill.jobs.training.fim_examples import read_examples
 from tests.e2e.servers import CODEFILL, ServerProcess
 from tests.unit.training_repo import make_repo
 

@@ -7,16 +7,16 @@ import json
 
 import pytest
 
-from server.bench.runner import split_rounds
-from server.bench.stats import Sample, level_stats, paired_ratios, percentile, ratios
-from server.bench.workload import (
+from codefill.jobs.bench.runner import split_rounds
+from codefill.jobs.bench.stats import Sample, level_stats, paired_ratios, percentile, ratios
+from codefill.jobs.bench.workload import (
     MAX_TOKENS_CHOICES,
     WorkloadError,
     build_workload,
     char_estimate,
     load_sources,
 )
-from server.cli import main
+from codefill.commands.cli import main
 from tests.fakes import FakeServer, fake_echo_app
 
 
@@ -230,8 +230,8 @@ def test_chat_load_runs_beside_fim_and_compares_priorities_in_one_run(tmp_path, 
     the engine full while FIM is measured, at its own priority and at chat's (`--compare` itself)."""
     import asyncio
 
-    from server.app import build_app
-    from server.state import ServerConfig, ServingState
+    from codefill.server.app import build_app
+    from codefill.server.state import ServerConfig, ServingState
     from tests.fake_engine import ControlledEngine
 
     class SlowEngine(ControlledEngine):

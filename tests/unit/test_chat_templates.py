@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from model.templates.chat import chat_prompt, encode_chat
-from model.templates.encoding import encode_raw, encode_text, special_token_strings
-from model.templates.fim import FIM_TEMPLATES
-from model.training.chat_examples import CHATML_TEMPLATE
+from codefill.model.templates.chat import chat_prompt, encode_chat
+from codefill.model.templates.encoding import encode_raw, encode_text, special_token_strings
+from codefill.model.templates.fim import FIM_TEMPLATES
+from codefill.jobs.training.chat_examples import CHATML_TEMPLATE
 from tests.unit.test_fim_templates import word_tokenizer
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "chat"

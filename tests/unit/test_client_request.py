@@ -1,11 +1,11 @@
-"""The request body codefill's clients send (model/client_request.py) against the server's model of it."""
+"""The request body codefill's clients send (client/request.py) against the server's model of it."""
 
 from __future__ import annotations
 
 from dataclasses import fields
 
-from model.client_request import CodefillFields, CompletionBody
-from server.protocol import CodefillOptions, CompletionRequest
+from codefill.client.request import CodefillFields, CompletionBody
+from codefill.server.protocol import CodefillOptions, CompletionRequest
 
 
 def test_the_codefill_fields_are_the_ones_the_server_reads():

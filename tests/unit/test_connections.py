@@ -19,8 +19,8 @@ import time
 import pytest
 import uvicorn
 
-from server.connections import ConnectionLimits, guarded_protocol
-from server.metrics import Metrics
+from codefill.server.connections import ConnectionLimits, guarded_protocol
+from codefill.server.metrics import Metrics
 
 LIMITS = ConnectionLimits(header_timeout_s=1.0, body_timeout_s=1.0, keep_alive_s=30.0, max_per_client=6)
 PROTOCOLS = ["httptools", "h11"]

@@ -1,4 +1,4 @@
-"""The cross-file quality benchmark (server.bench.crossfile_*, benchmarks/crossfile_quality.py): case
+"""The cross-file quality benchmark (codefill.jobs.bench.crossfile_*, benchmarks/crossfile_quality.py): case
 extraction on a tiny generated package, context per case, scoring, and one end-to-end run against an
 in-process fake server (no model)."""
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from server.bench.crossfile_cases import Case, extract_cases, sample_cases
-from server.bench.crossfile_quality import main
-from server.bench.crossfile_scoring import build_context, callee_correct, definition_shown, exact_match, masked_text
+from codefill.jobs.bench.crossfile_cases import Case, extract_cases, sample_cases
+from codefill.jobs.bench.crossfile_quality import main
+from codefill.jobs.bench.crossfile_scoring import build_context, callee_correct, definition_shown, exact_match, masked_text
 from tests.fakes import FakeServer
 
 TINY = {
@@ -84,8 +84,8 @@ def test_cursor_columns_and_masked_document(tmp_path):
 
 
 def test_context_holds_the_definition_read_from_disk(tmp_path):
-    from lsp.context import ContextBuilder
-    from lsp.documents import DocumentStore
+    from codefill.lsp.context import ContextBuilder
+    from codefill.lsp.documents import DocumentStore
 
     root = write_package(tmp_path / "tinypkg")
     builder = ContextBuilder(DocumentStore([str(root)]))
@@ -155,8 +155,8 @@ def test_end_to_end_against_a_fake_server(tmp_path, monkeypatch):
     pkg_root = write_package(tmp_path / "site")
     monkeypatch.syspath_prepend(str(pkg_root))
     # The prompts the script will send, from its own case extraction and context building.
-    from lsp.context import ContextBuilder
-    from lsp.documents import DocumentStore
+    from codefill.lsp.context import ContextBuilder
+    from codefill.lsp.documents import DocumentStore
 
     root = write_package(tmp_path / "ws" / "tinypkg")
     builder = ContextBuilder(DocumentStore([str(root)]))
@@ -196,8 +196,8 @@ def test_failed_requests_are_not_scored_skipped_after_max_errors_and_resumed(tmp
     assert s["with"]["errors"] + s["without"]["errors"] == 8
 
     # A good run, then a resumed one against a dead server: every answer is reused, none is sent.
-    from lsp.context import ContextBuilder
-    from lsp.documents import DocumentStore
+    from codefill.lsp.context import ContextBuilder
+    from codefill.lsp.documents import DocumentStore
 
     root = write_package(tmp_path / "ws" / "tinypkg")
     builder = ContextBuilder(DocumentStore([str(root)]))
@@ -216,8 +216,8 @@ def test_failed_requests_are_not_scored_skipped_after_max_errors_and_resumed(tmp
 
 def test_raw_fim_template_mode_builds_the_prompt_codefill_would(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(write_package(tmp_path / "site")))
-    from lsp.context import ContextBuilder
-    from lsp.documents import DocumentStore
+    from codefill.lsp.context import ContextBuilder
+    from codefill.lsp.documents import DocumentStore
 
     root = write_package(tmp_path / "ws" / "tinypkg")
     builder = ContextBuilder(DocumentStore([str(root)]))

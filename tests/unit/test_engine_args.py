@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from model.engines.engine_args import EngineArgsError, engine_args
-from model.engines.speculative import Speculative, SpeculativeError
-from server.cli import build_parser
+from codefill.model.engines.engine_args import EngineArgsError, engine_args
+from codefill.model.engines.speculative import Speculative, SpeculativeError
+from codefill.commands.cli import build_parser
 
 KNOWN = {"kv_cache_dtype", "pipeline_parallel_size", "data_parallel_size", "distributed_executor_backend",
          "compilation_config", "max_num_batched_tokens"}
@@ -59,8 +59,8 @@ def test_serve_flags_parse():
 def test_the_options_reach_vllms_own_config():
     from vllm.engine.arg_utils import AsyncEngineArgs
 
-    from model.engines.vllm_engine import VllmEngine
-    from model.tiny import tiny_model_dir
+    from codefill.model.engines.vllm_engine import VllmEngine
+    from codefill.model.weights.tiny import tiny_model_dir
 
     engine = VllmEngine(str(tiny_model_dir()), max_model_len=2048, speculative=Speculative(tokens=3),
                         extra_engine_args=engine_args(pairs=["max_num_batched_tokens=4096"], data_parallel_size=1,
@@ -75,8 +75,8 @@ def test_the_options_reach_vllms_own_config():
 def test_priority_scheduling_reaches_vllms_config():
     from vllm.engine.arg_utils import AsyncEngineArgs
 
-    from model.engines.vllm_engine import VllmEngine
-    from model.tiny import tiny_model_dir
+    from codefill.model.engines.vllm_engine import VllmEngine
+    from codefill.model.weights.tiny import tiny_model_dir
 
     engine = VllmEngine(str(tiny_model_dir()), max_model_len=2048, scheduling_policy="priority", max_num_seqs=8)
     config = AsyncEngineArgs(**engine.engine_kwargs()).create_engine_config()

@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import json
 
-from server.app import build_app
-from server.engine_supervisor import EngineSupervisor
-from server.state import ServerConfig, ServingState
+from codefill.server.app import build_app
+from codefill.server.engine_supervisor import EngineSupervisor
+from codefill.server.state import ServerConfig, ServingState
 from tests.fake_engine import ControlledEngine
 from tests.unit.test_limits_and_keys import OK_BODY, client, error_of, wait_for
 

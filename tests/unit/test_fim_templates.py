@@ -9,7 +9,7 @@ import yaml
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
-from model.templates.fim import (
+from codefill.model.templates.fim import (
     FIM_TEMPLATES,
     ContextFile,
     detect_fim_template,

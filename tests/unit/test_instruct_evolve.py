@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from model.instruct.evolve import (
+from codefill.jobs.instruct_data.evolve import (
     BREADTH_METHOD,
     DEPTH_METHODS,
     ELIMINATION_RULES,

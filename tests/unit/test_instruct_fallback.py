@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from model.templates.instruct_fallback import FILL_MARKER, build_fill_messages, extract_fill
+from codefill.model.templates.instruct_fallback import FILL_MARKER, build_fill_messages, extract_fill
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "instruct_fallback"
 CASES = sorted(GOLDEN.glob("*.yaml"))

@@ -6,15 +6,15 @@ import json
 
 import pytest
 
-from model.instruct.generate import GenerationError, GenRequest, ModelClient, ResponseStore, generate_all
-from model.instruct.prompts import (
+from codefill.jobs.instruct_data.generate import GenerationError, GenRequest, ModelClient, ResponseStore, generate_all
+from codefill.jobs.instruct_data.prompts import (
     CONCEPTS,
     SNIPPET,
     instruction_prompt,
     parse_instruction,
     response_prompt,
 )
-from model.instruct.responses import parse_response
+from codefill.jobs.instruct_data.responses import parse_response
 from tests.fakes import FakeServer
 from tests.instruct_fakes import MODEL, instruct_app, make_seed_repo, requests_of, response_text
 
@@ -95,7 +95,7 @@ def test_the_request_key_is_the_request():
 
 
 def test_a_torn_last_line_is_ignored_and_repaired(tmp_path):
-    from model.instruct.generate import Answer
+    from codefill.jobs.instruct_data.generate import Answer
 
     path = tmp_path / "responses.jsonl"
     store = ResponseStore(path)
@@ -145,7 +145,7 @@ def test_a_run_stopped_midway_continues_where_it_stopped(tmp_path, api):
 
 
 def test_the_pipeline_reruns_with_a_larger_limit_ask_only_for_the_new_seeds(tmp_path, sandbox):
-    from model.instruct.pipeline import InstructConfig, run_instruct
+    from codefill.jobs.instruct_data.pipeline import InstructConfig, run_instruct
 
     repo = make_seed_repo(tmp_path / "repo")
     out = tmp_path / "data" / "x.jsonl"

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from model.instruct.distinct import distinct_instructions, task_name
-from model.instruct.evolve import Instruction
-from model.instruct.imports import missing_imports
-from model.instruct.responses import parse_response
-from model.instruct.pruning import split_statements
-from model.instruct.sandbox import SandboxLimits
-from model.instruct.validate import Candidate, validate
+from codefill.jobs.instruct_data.distinct import distinct_instructions, task_name
+from codefill.jobs.instruct_data.evolve import Instruction
+from codefill.jobs.instruct_data.imports import missing_imports
+from codefill.jobs.instruct_data.responses import parse_response
+from codefill.jobs.instruct_data.pruning import split_statements
+from codefill.jobs.instruct_data.sandbox import SandboxLimits
+from codefill.jobs.instruct_data.validate import Candidate, validate
 from tests.fakes import FakeServer
 from tests.instruct_fakes import instruct_app, requests_of
 
@@ -153,7 +153,7 @@ def test_the_same_task_asked_again_is_dropped():
 # --------------------------------------------------------------------------- answers without tests
 
 def test_answers_that_stop_before_their_tests_are_asked_for_them(tmp_path, sandbox):
-    from model.instruct.pipeline import InstructConfig, run_instruct
+    from codefill.jobs.instruct_data.pipeline import InstructConfig, run_instruct
 
     repo = tmp_path / "repo"
     repo.mkdir()
@@ -198,7 +198,7 @@ def test_a_code_fence_is_not_a_name():
 # --------------------------------------------------------------------------- answers in the model's own voice
 
 def test_the_tests_of_an_own_answer_keep_only_checks():
-    from model.instruct.own_answers import tests_from_reply
+    from codefill.jobs.instruct_data.own_answers import tests_from_reply
 
     reply = ("Sure:\n```python\nimport math\n\ndef area(r):\n    return math.pi * r * r\n\n"
              "class Helper:\n    pass\n\nassert area(1) == math.pi\nassert area(0) == 0\n```\nDone.")
@@ -212,7 +212,7 @@ def test_the_tests_of_an_own_answer_keep_only_checks():
 
 def test_an_own_answer_runs_whole_before_its_tests(sandbox):
     """Its example calls and self-checks run too: a reply whose own check asserts a wrong value fails."""
-    from model.instruct.prompts import with_tests
+    from codefill.jobs.instruct_data.prompts import with_tests
 
     reply = ("```python\ndef double(x):\n    return 2 * x\n\ndef check():\n    assert double(2) == 5\n\n"
              "check()\n```")
@@ -222,8 +222,8 @@ def test_an_own_answer_runs_whole_before_its_tests(sandbox):
 
 
 def test_an_own_answer_is_run_with_the_tests_and_kept_without_them(sandbox):
-    from model.instruct.own_answers import answer_of
-    from model.instruct.prompts import with_tests
+    from codefill.jobs.instruct_data.own_answers import answer_of
+    from codefill.jobs.instruct_data.prompts import with_tests
 
     reply = "Here it is:\n\n```python\ndef double(x):\n    return 2 * x\n```\n\nIt doubles `x`."
     joined = with_tests(reply, "assert double(2) == 4\n")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import time
 
-from model.instruct.sandbox import SandboxLimits, classify, run_sandboxed
-from model.sandbox import UnsafeNoSandbox
+from codefill.jobs.instruct_data.sandbox import SandboxLimits, classify, run_sandboxed
+from codefill.jobs.sandbox import UnsafeNoSandbox
 
 FAST = SandboxLimits(timeout_s=5, memory_mb=512)
 

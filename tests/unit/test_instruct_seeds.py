@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from model.instruct.seeds import STEPS, extract_seeds, find_functions, limit_seeds, seed_id
-from model.training.decontaminate import Decontaminator
+from codefill.jobs.instruct_data.seeds import STEPS, extract_seeds, find_functions, limit_seeds, seed_id
+from codefill.jobs.training.decontaminate import Decontaminator
 from tests.instruct_fakes import SEED_STEPS, humaneval_seed, make_seed_repo, mbpp_seed
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from model.instruct.evolve import Instruction
-from model.instruct.sandbox import SandboxLimits
-from model.instruct.seeds import Seed
-from model.instruct.dataset import build_examples
-from model.instruct.validate import Candidate, ExecutionStore, validate
+from codefill.jobs.instruct_data.evolve import Instruction
+from codefill.jobs.instruct_data.sandbox import SandboxLimits
+from codefill.jobs.instruct_data.seeds import Seed
+from codefill.jobs.instruct_data.dataset import build_examples
+from codefill.jobs.instruct_data.validate import Candidate, ExecutionStore, validate
 from tests.instruct_fakes import response_text
 
 LIMITS = SandboxLimits(timeout_s=5, memory_mb=512)  # roomy: a loaded machine starts Python slowly

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from lsp.languages import comment_markers, language_for
-from model.grammars import grammar
-from model.languages import language_of_extension
-from model.training.languages import detect_language
+from codefill.lsp.languages import comment_markers, language_for
+from codefill.model.grammars import grammar
+from codefill.model.languages import language_of_extension
+from codefill.jobs.training.languages import detect_language
 
 
 @pytest.mark.parametrize(("path", "language", "comment"), [
@@ -56,14 +56,14 @@ _SYNTAX_RULE_EXTENSIONS = {
 
 @pytest.mark.parametrize(("ext", "language"), sorted(_SYNTAX_RULE_EXTENSIONS.items()))
 def test_the_syntax_rule_reads_the_extensions_it_knew_as_before(ext, language):
-    from model.postprocess import grammar_name
+    from codefill.model.postprocess import grammar_name
 
     assert grammar_name(None, f"src/file{ext}") == language
     assert grammar_name(None, f"SRC/FILE{ext.upper()}") == language
 
 
 def test_the_syntax_rule_stays_off_for_extensions_of_languages_it_does_not_parse():
-    from model.postprocess import grammar_name
+    from codefill.model.postprocess import grammar_name
 
     for path in ("conf/app.yaml", "README.md", "view.m", "page.html", "data.json", "Main.hs"):
         assert grammar_name(None, path) is None, path

@@ -13,11 +13,11 @@ import json
 import httpx
 import pytest
 
-from server.app import build_app
-from server.auth import KeyFileError, collect_api_keys, match_key, read_key_file, redact_argv
-from server.cli import _limits_from, build_parser
-from server.limits import InFlight, Limits
-from server.state import ServerConfig, ServingState
+from codefill.server.app import build_app
+from codefill.server.auth import KeyFileError, collect_api_keys, match_key, read_key_file, redact_argv
+from codefill.commands.cli import _limits_from, build_parser
+from codefill.server.limits import InFlight, Limits
+from codefill.server.state import ServerConfig, ServingState
 from tests.fake_engine import ControlledEngine
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lsp.cache import ANCHOR_CHARS, CompletionCache
+from codefill.lsp.cache import ANCHOR_CHARS, CompletionCache
 
 DOC = "def add(a, b):\n    \n\nprint(add(1, 2))\n"
 CURSOR = DOC.index("    \n") + 4  # end of the indented empty line

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from lsprotocol import types as lsp_types
 
-from lsp.context import CompletionContext, ContextBuilder, render_prompt
-from lsp.documents import DocumentStore, SyntaxDocument
-from model.templates import ContextFile, get_fim_template
+from codefill.lsp.context import CompletionContext, ContextBuilder, render_prompt
+from codefill.lsp.documents import DocumentStore, SyntaxDocument
+from codefill.model.templates import ContextFile, get_fim_template
 
 # --- helpers (also used by test_lsp_context_imports.py) ------------------------
 

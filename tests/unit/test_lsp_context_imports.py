@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from lsp.context import ContextBuilder
-from lsp.documents import DocumentStore
+from codefill.lsp.context import ContextBuilder
+from codefill.lsp.documents import DocumentStore
 from tests.unit.test_lsp_context import split_cursor, write_tree
 
 

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from lsp.debounce import Debouncer
+from codefill.lsp.debounce import Debouncer
 
 
 async def test_newer_request_supersedes_older_in_its_pause():

@@ -9,9 +9,9 @@ from lsprotocol import types as lsp_types
 from tree_sitter import Node
 from tree_sitter_language_pack import get_parser
 
-from lsp.documents import DocumentStore, SyntaxDocument, uri_to_path
-from lsp.languages import language_for
-from lsp.positions import LineIndex
+from codefill.lsp.documents import DocumentStore, SyntaxDocument, uri_to_path
+from codefill.lsp.languages import language_for
+from codefill.lsp.positions import LineIndex
 from tests.lsp_edits import SNIPPETS, apply_edit, line_count, random_change
 
 

@@ -1,4 +1,4 @@
-"""What the editor is told (lsp.editor_status) and how the log reaches it (lsp.editor_log),
+"""What the editor is told (codefill.lsp.editor_status) and how the log reaches it (codefill.lsp.editor_log),
 without a client: fake servers record what would be sent. End to end: tests/e2e/test_lsp_editor_status.py."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from types import SimpleNamespace
 import pytest
 from lsprotocol import types
 
-from lsp.editor_log import EditorLogHandler
-from lsp.editor_status import FAILURE_STREAK, MAX_UNANSWERED_CREATES, EditorStatus
-from lsp.http_client import CompletionFailed
+from codefill.lsp.editor_log import EditorLogHandler
+from codefill.lsp.editor_status import FAILURE_STREAK, MAX_UNANSWERED_CREATES, EditorStatus
+from codefill.lsp.http_client import CompletionFailed
 
 URL = "http://gpu-box:8000"
 

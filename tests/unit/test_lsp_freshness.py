@@ -1,8 +1,8 @@
-"""An answer is shown only against the text it still fits (lsp.freshness)."""
+"""An answer is shown only against the text it still fits (codefill.lsp.freshness)."""
 
 from __future__ import annotations
 
-from lsp.freshness import rebase
+from codefill.lsp.freshness import rebase
 
 ASKED = "def grow_all(circles: list[Circle], "
 OLD = ASKED + "\n\nprint(1)\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from lsp.http_client import RawCut, api_root
+from codefill.lsp.http_client import RawCut, api_root
 
 
 @pytest.mark.parametrize("url", ["http://h:8000", "http://h:8000/", "http://h:8000/v1", "http://h:8000/v1/"])
@@ -37,9 +37,9 @@ async def test_a_server_that_refuses_newer_codefill_fields_gets_the_request_agai
 
     import httpx
 
-    from lsp.context.completion_context import CompletionContext
-    from lsp.http_client import FimClient
-    from lsp.settings import Settings
+    from codefill.lsp.context.completion_context import CompletionContext
+    from codefill.lsp.http_client import FimClient
+    from codefill.lsp.settings import Settings
 
     bodies: list[dict] = []
 

@@ -10,12 +10,12 @@ from tests.conftest import REPO_ROOT
 
 CHECK = """
 import sys
-from lsp.app import build_server
-from lsp.settings import Settings
-import lsp.cli, lsp.context
+from codefill.lsp.app import build_server
+from codefill.lsp.settings import Settings
+import codefill.commands.lsp, codefill.lsp.context
 build_server(Settings())
-loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('server', 'torch', 'transformers', 'vllm')
-                or m.startswith('model.engines'))
+loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'transformers', 'vllm')
+                or m.startswith(('codefill.server', 'codefill.model.engines')))
 print(loaded)
 """
 
@@ -36,11 +36,11 @@ def _fresh(code: str) -> str:
 
 
 def test_the_server_class_knows_no_feature():
-    code = "import sys, lsp.server; print(sorted(m for m in sys.modules if m.startswith('lsp.features')))"
+    code = "import sys, codefill.lsp.server; print(sorted(m for m in sys.modules if m.startswith('codefill.lsp.features')))"
     assert _fresh(code) == "[]"
 
 
 def test_each_feature_imports_on_its_own():
-    # A feature imported first is where an import circle through lsp.server would break.
+    # A feature imported first is where an import circle through codefill.lsp.server would break.
     for name in FEATURES:
-        assert _fresh(f"import lsp.features.{name} as f; print(callable(f.register))") == "True", name
+        assert _fresh(f"import codefill.lsp.features.{name} as f; print(callable(f.register))") == "True", name

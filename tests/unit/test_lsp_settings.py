@@ -6,8 +6,8 @@ import argparse
 
 import pytest
 
-from lsp.cli import add_lsp_parser, settings_from_args
-from lsp.settings import Settings, default_data_dir, known_keys, snake_case
+from codefill.commands.lsp import add_lsp_parser, settings_from_args
+from codefill.lsp.settings import Settings, default_data_dir, known_keys, snake_case
 
 
 def _args(*argv: str) -> argparse.Namespace:

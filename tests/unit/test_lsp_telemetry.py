@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from lsp.telemetry import FILE_NAME, ShownCompletion, Telemetry
+from codefill.lsp.telemetry import FILE_NAME, ShownCompletion, Telemetry
 
 
 def test_accepted_and_dismissed_records(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from lsp.trigger import code_right_of_cursor, decide, multiline_for
+from codefill.lsp.trigger import code_right_of_cursor, decide, multiline_for
 
 
 @pytest.mark.parametrize("line_suffix, count", [

@@ -7,8 +7,8 @@ re-read only the end.
 
 from __future__ import annotations
 
-from lsp.context import ContextBuilder, windows
-from lsp.documents import DocumentStore
+from codefill.lsp.context import ContextBuilder, windows
+from codefill.lsp.documents import DocumentStore
 from tests.unit.test_lsp_context import insert, open_file
 
 TYPED = "".join(f"    value_{i} = compute(value_{i - 1}, factor={i})\n" for i in range(1, 41))

@@ -17,15 +17,17 @@ from pathlib import Path
 
 import pytest
 
-from model import convert, embedded, resolve
-from model.embedded import (
+from codefill.model.weights import convert
+from codefill.model.weights import embedded
+from codefill.model.weights import resolve
+from codefill.model.weights.embedded import (
     EMBEDDED_SERVED_NAME,
     EmbeddedPart,
     ModelIntegrityError,
     assemble_embedded_gguf,
 )
-from model.paths import MARKER_NAME, build_dir_once, read_marker
-from model.resolve import ModelNotFoundError, resolve_model
+from codefill.model.weights.paths import MARKER_NAME, build_dir_once, read_marker
+from codefill.model.weights.resolve import ModelNotFoundError, resolve_model
 
 FIM_PROMPT = "<|fim_prefix|>def add(a, b):\n    <|fim_suffix|>\n\nprint(add(1, 2))<|fim_middle|>"
 
@@ -309,7 +311,7 @@ def test_tiny_model_builds_and_generates(tmp_path, tokenizer_dir):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from model.tiny import build_tiny_model
+    from codefill.model.weights.tiny import build_tiny_model
 
     out = build_tiny_model(tmp_path / "tiny", tokenizer_dir)
     size = (out / "model.safetensors").stat().st_size
@@ -329,7 +331,7 @@ def test_tiny_model_builds_and_generates(tmp_path, tokenizer_dir):
 
 
 def test_tiny_model_is_deterministic(tmp_path, tokenizer_dir):
-    from model.tiny import build_tiny_model
+    from codefill.model.weights.tiny import build_tiny_model
 
     a = build_tiny_model(tmp_path / "a", tokenizer_dir) / "model.safetensors"
     b = build_tiny_model(tmp_path / "b", tokenizer_dir) / "model.safetensors"

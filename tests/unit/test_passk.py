@@ -1,4 +1,4 @@
-"""The unbiased pass@k estimator (Chen et al. 2021) of model.evaluation.passk."""
+"""The unbiased pass@k estimator (Chen et al. 2021) of codefill.jobs.evaluation.passk."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from fractions import Fraction
 
 import pytest
 
-from model.evaluation.passk import mean_pass_at_k, pass_at_k
+from codefill.jobs.evaluation.passk import mean_pass_at_k, pass_at_k
 
 
 def exact_pass_at_k(n: int, c: int, k: int) -> Fraction:

@@ -9,11 +9,11 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model.postprocess import RULES, PostprocessOptions, StreamingPostprocessor, decide_multiline, postprocess
+from codefill.model.postprocess import RULES, PostprocessOptions, StreamingPostprocessor, decide_multiline, postprocess
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "postprocess"
 CASES = sorted(GOLDEN.glob("*/*.yaml"))
-# The golden folders, by the rule switch (model.postprocess.RULES) that governs them;
+# The golden folders, by the rule switch (codefill.model.postprocess.RULES) that governs them;
 # new_line: completions that start with a newline (the santacoder layout), rules a and b.
 FOLDERS = {
     "repeat_suffix": ("repeat_suffix", "new_line"),
@@ -307,7 +307,7 @@ def test_streaming_gives_exactly_the_whole_result(scenario, multiline, completio
 
 
 def test_streaming_stops_at_the_first_character_of_a_dedented_line():
-    from model.postprocess import PostprocessOptions, StreamingPostprocessor
+    from codefill.model.postprocess import PostprocessOptions, StreamingPostprocessor
 
     stream = StreamingPostprocessor("def add(a, b):\n    ", "\n\nprint(add(1, 2))", PostprocessOptions())
     emitted, stop = stream.feed("return a + b\n\n")
@@ -318,7 +318,7 @@ def test_streaming_stops_at_the_first_character_of_a_dedented_line():
 
 
 def test_streaming_waits_on_a_line_that_may_become_a_closing_keyword():
-    from model.postprocess import PostprocessOptions, StreamingPostprocessor
+    from codefill.model.postprocess import PostprocessOptions, StreamingPostprocessor
 
     stream = StreamingPostprocessor("if x then\n  ", "\n", PostprocessOptions(multiline=True))
     stream.feed("y = 1\n")
@@ -334,7 +334,7 @@ def test_streaming_waits_on_a_line_that_may_become_a_closing_keyword():
      (None, "x.unknown", None), ("klingon", None, None), ("klingon", "main.go", "go"), (None, None, None)],
 )
 def test_the_grammar_comes_from_the_language_or_the_path(language, path, grammar):
-    from model.postprocess import grammar_name
+    from codefill.model.postprocess import grammar_name
 
     assert grammar_name(language, path) == grammar
 
@@ -343,8 +343,8 @@ def test_the_grammar_comes_from_the_language_or_the_path(language, path, grammar
 @given(text=st.text(alphabet="ab é(){}:;\n\t'\"=ifreturn", max_size=40),
        language=st.sampled_from(["python", "javascript", "java", "ruby"]))
 def test_incremental_parses_count_the_errors_of_a_fresh_parse(text, language):
-    from model.grammars import parser_for
-    from model.postprocess.syntax import SyntaxCheck, count_errors
+    from codefill.model.grammars import parser_for
+    from codefill.model.postprocess.syntax import SyntaxCheck, count_errors
 
     prefix, suffix = "def f(é):\n    s = 'ü'\n    if s:\n", "\n    return s\n\nclass A:\n    pass\n"
     check = SyntaxCheck(prefix, suffix, language)
@@ -355,7 +355,7 @@ def test_incremental_parses_count_the_errors_of_a_fresh_parse(text, language):
 
 
 def test_a_python_block_without_body_counts_as_an_error():
-    from model.postprocess.syntax import SyntaxCheck
+    from codefill.model.postprocess.syntax import SyntaxCheck
 
     check = SyntaxCheck("def f(l):\n    for x in l:\n", "\n", "python")
     assert check.baseline == 1  # the for loop has no body yet

@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator, Sequence
 import httpx
 import pytest
 
-from model.engines import Delta, SamplingOptions
-from model.postprocess import RULES, PostprocessOptions, postprocess
-from server.app import build_app
-from server.limits import Limits
-from server.state import ServerConfig, ServingState
+from codefill.model.engines import Delta, SamplingOptions
+from codefill.model.postprocess import RULES, PostprocessOptions, postprocess
+from codefill.server.app import build_app
+from codefill.server.limits import Limits
+from codefill.server.state import ServerConfig, ServingState
 from tests.fake_engine import ControlledEngine
 
 

@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator, Sequence
 import httpx
 import pytest
 
-from model.engines import Delta, SamplingOptions
-from model.openai_http import PRIORITY_BATCH, PRIORITY_CHAT, PRIORITY_FIM
-from server.app import build_app
-from server.cli import build_parser
-from server.priorities import Admission, engine_slots, priority_class, request_priority
-from server.state import ServerConfig, ServingState
+from codefill.model.engines import Delta, SamplingOptions
+from codefill.client.openai_http import PRIORITY_BATCH, PRIORITY_CHAT, PRIORITY_FIM
+from codefill.server.app import build_app
+from codefill.commands.cli import build_parser
+from codefill.server.priorities import Admission, engine_slots, priority_class, request_priority
+from codefill.server.state import ServerConfig, ServingState
 from tests.fake_engine import ControlledEngine
 
 
@@ -238,7 +238,7 @@ async def test_bad_priorities_are_a_400_in_the_api_shape(qwen_tokenizer):
 
 
 async def test_batch_clients_ask_in_a_header_the_body_wins(qwen_tokenizer):
-    from model.evaluation.clients import chat_complete, complete_fim
+    from codefill.client.completions import chat_complete, complete_fim
 
     state, engine, client = await serving(qwen_tokenizer, max_running=1)
     async with client:
@@ -269,7 +269,7 @@ async def test_batch_clients_ask_in_a_header_the_body_wins(qwen_tokenizer):
 async def test_batch_clients_send_no_priority_in_the_body():
     """Raw vLLM refuses a body priority unless it runs priority scheduling, an older codefill
     refuses unknown fields: the batch priority travels only in the header they ignore."""
-    from model.evaluation.clients import chat_complete, complete_fim
+    from codefill.client.completions import chat_complete, complete_fim
 
     seen: list[httpx.Request] = []
 

@@ -8,7 +8,7 @@ import tarfile
 
 import pytest
 
-from server.bench.replay.histories import (
+from codefill.jobs.bench.replay.histories import (
     EditSession,
     HistoryError,
     PackageHistory,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server.bench.replay.judge import Item, first_line, first_line_match, judge, whole_match
+from codefill.jobs.bench.replay.judge import Item, first_line, first_line_match, judge, whole_match
 
 DOC = "def f(x):\n    ret\n"
 CURSOR = DOC.index("ret") + 3  # line 1, column 7

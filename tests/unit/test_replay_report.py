@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from server.bench.replay.report import client_figures, engine_figures
-from server.bench.scrape import delta, parse
-from server.bench.replay.session import AskRecord, SessionResult
+from codefill.jobs.bench.replay.report import client_figures, engine_figures
+from codefill.jobs.bench.scrape import delta, parse
+from codefill.jobs.bench.replay.session import AskRecord, SessionResult
 
 METRICS = """# TYPE vllm:prefix_cache_queries_total counter
 vllm:prefix_cache_queries_total{engine="0",model_name="m"} 1000.0

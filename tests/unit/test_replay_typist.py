@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.bench.replay.typist import Rhythm, keystrokes, next_key
+from codefill.jobs.bench.replay.typist import Rhythm, keystrokes, next_key
 
 
 def test_the_same_seed_gives_the_same_gaps_and_another_seed_others():

@@ -16,7 +16,7 @@ import threading
 
 import pytest
 
-from server.limits import Limits
+from codefill.server.limits import Limits
 from tests.unit.test_limits_and_keys import client, error_of, make_app
 
 SURROGATE = "\ud800"
@@ -82,7 +82,7 @@ async def test_a_lone_surrogate_anywhere_is_a_400_that_names_the_field(qwen_toke
 async def test_error_messages_that_name_client_text_never_fail_on_it(qwen_tokenizer):
     """Field names and model names are repeated in errors: a lone surrogate in them is
     escaped (or not repeated), never a failure to encode the answer."""
-    from server.errors import error_body
+    from codefill.server.errors import error_body
 
     assert error_body(404, f"The model `m{SURROGATE}` does not exist")["error"]["message"] == \
         "The model `m\\ud800` does not exist"
@@ -186,8 +186,8 @@ async def test_a_request_within_the_character_limit_is_served(qwen_tokenizer):
 async def test_prompts_are_built_in_the_prompt_threads(qwen_tokenizer, monkeypatch):
     app, state, _ = await make_app(qwen_tokenizer)
     threads: list[str] = []
-    from server.serving_chat import ChatService
-    from server.serving_completions import CompletionsService
+    from codefill.server.serving_chat import ChatService
+    from codefill.server.serving_completions import CompletionsService
 
     for cls, name in ((CompletionsService, "_prepare_all"), (ChatService, "_prompt_ids")):
         original = getattr(cls, name)
@@ -237,7 +237,7 @@ async def test_health_answers_while_a_long_conversation_is_tokenized(qwen_tokeni
 
 
 def test_a_prompt_lane_queues_at_most_its_bound_beyond_its_threads():
-    from server.state import PromptLane
+    from codefill.server.state import PromptLane
 
     lane = PromptLane("small", threads=1, max_waiting=2, thread_name_prefix="test-lane")
     gate, started = threading.Event(), threading.Event()
@@ -285,9 +285,9 @@ async def test_a_full_prompt_queue_refuses_at_once_and_the_server_serves_on(qwen
     """Every prompt thread busy and --max-queued-prompts (here 1) requests waiting: the next
     request gets a 503 in OpenAI's shape with Retry-After at once, counted in /metrics; /health
     answers meanwhile, the waiting requests are served, and so is the next one."""
-    from server.cli import _limits_from, build_parser
-    from server.serving_completions import CompletionsService
-    from server.state import PREP_THREADS
+    from codefill.commands.cli import _limits_from, build_parser
+    from codefill.server.serving_completions import CompletionsService
+    from codefill.server.state import PREP_THREADS
 
     assert _limits_from(build_parser().parse_args(["serve", "--max-queued-prompts", "1"])) == \
         Limits(max_queued_prompts=1)
@@ -371,7 +371,7 @@ async def test_the_schema_declares_every_error_status_with_the_error_shape(qwen_
 async def test_a_top_p_too_small_for_float32_still_samples(hf_engine):
     """top_p=1e-300 is valid (> 0) but 0 in float32: the transformers engine kept no token and
     failed the request (a 503 the API fuzzer found); the likeliest token always stays."""
-    from model.engines import SamplingOptions
+    from codefill.model.engines import SamplingOptions
 
     ids = hf_engine.tokenizer("def add(a, b):").input_ids
     options = SamplingOptions(max_tokens=3, temperature=1.0, top_p=1e-300, seed=1)

@@ -1,4 +1,4 @@
-"""Escape tests of the sandbox of model-written code (`model.sandbox`, bubblewrap).
+"""Escape tests of the sandbox of model-written code (`codefill.jobs.sandbox`, bubblewrap).
 
 Each program below tries to get out; each test then looks at the OUTSIDE world (files the test
 made, a listener it opened, the host's process table), not at what the program says about itself.
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from model.sandbox import Limits, UnsafeNoSandbox, get_sandbox, seccomp
+from codefill.jobs.sandbox import Limits, UnsafeNoSandbox, get_sandbox, seccomp
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = Limits(timeout_s=10, memory_mb=512)
@@ -46,8 +46,8 @@ def guarded(*attempts: str) -> str:
 
 
 def test_a_correct_program_passes_a_wrong_one_fails_a_loop_times_out(sandbox):
-    from model.evaluation.execution import run_program
-    from model.evaluation.humaneval import load_problems
+    from codefill.jobs.evaluation.execution import run_program
+    from codefill.jobs.evaluation.humaneval import load_problems
 
     problem = next(p for p in load_problems() if p.task_id == "HumanEval/0")
     program = problem.prompt + problem.canonical_solution + "\n" + problem.test + f"\ncheck({problem.entry_point})\n"
@@ -539,8 +539,8 @@ EARLY_EXITS = [
 
 @pytest.mark.parametrize("early", EARLY_EXITS)
 def test_exiting_before_the_asserts_is_not_a_pass(sandbox, early):
-    from model.evaluation.execution import run_program
-    from model.instruct.sandbox import SandboxLimits, run_sandboxed
+    from codefill.jobs.evaluation.execution import run_program
+    from codefill.jobs.instruct_data.sandbox import SandboxLimits, run_sandboxed
 
     program = f"def f():\n    return 41\n\n{early}\nassert f() == 42\n"
     assert run_program(program, sandbox=sandbox).status != "passed"
@@ -551,8 +551,8 @@ def test_exiting_before_the_asserts_is_not_a_pass(sandbox, early):
 
 
 def test_a_humaneval_completion_that_exits_early_fails(sandbox):
-    from model.evaluation.execution import build_program, run_program
-    from model.evaluation.humaneval import load_problems
+    from codefill.jobs.evaluation.execution import build_program, run_program
+    from codefill.jobs.evaluation.humaneval import load_problems
 
     problem = next(p for p in load_problems() if p.task_id == "HumanEval/0")
     for body in ("    import sys; sys.exit(0)\n", "    import os; os._exit(0)\n"):
@@ -564,8 +564,8 @@ def test_a_humaneval_completion_that_exits_early_fails(sandbox):
 
 
 def test_without_bwrap_the_sandbox_refuses_and_says_how_to_install_it(monkeypatch):
-    import model.sandbox.bubblewrap as bubblewrap
-    from model.sandbox import SandboxUnavailable
+    import codefill.jobs.sandbox.bubblewrap as bubblewrap
+    from codefill.jobs.sandbox import SandboxUnavailable
 
     monkeypatch.setattr(bubblewrap.shutil, "which", lambda name: None)
     monkeypatch.setattr(bubblewrap, "_cache", {})
@@ -597,8 +597,8 @@ def test_the_overhead_per_run_is_small(sandbox):
 
 @pytest.mark.parametrize("benchmark", ["humaneval-infill", "humaneval", "mbpp"])
 def test_the_eval_commands_refuse_without_bwrap_before_asking_the_server(monkeypatch, capsys, tmp_path, benchmark):
-    import model.sandbox.bubblewrap as bubblewrap
-    from server.cli import main
+    import codefill.jobs.sandbox.bubblewrap as bubblewrap
+    from codefill.commands.cli import main
 
     monkeypatch.setattr(bubblewrap.shutil, "which", lambda name: None)
     monkeypatch.setattr(bubblewrap, "_cache", {})

@@ -6,12 +6,12 @@ import pytest
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from server.auth import authorized
-from server.cli import build_parser
-from server.errors import _describe_validation, error_body
-from server.validation import reject_unsupported, stop_list
-from server.errors import APIError
-from server.protocol import UNSUPPORTED_COMPLETION_FIELDS, CompletionRequest
+from codefill.server.auth import authorized
+from codefill.commands.cli import build_parser
+from codefill.server.errors import _describe_validation, error_body
+from codefill.server.validation import reject_unsupported, stop_list
+from codefill.server.errors import APIError
+from codefill.server.protocol import UNSUPPORTED_COMPLETION_FIELDS, CompletionRequest
 
 
 def test_serve_binds_to_loopback_by_default():

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from model.training.chat_examples import (
+from codefill.jobs.training.chat_examples import (
     CHATML_TOKENS,
     TOO_LONG,
     ChatDataError,
@@ -16,9 +16,9 @@ from model.training.chat_examples import (
     ensure_chat_template,
     read_dialogues,
 )
-from model.training.fim_examples import IGNORE_INDEX
-from model.training.train_config import TrainConfig
-from model.training.trainer import Trainer
+from codefill.jobs.training.fim_examples import IGNORE_INDEX
+from codefill.jobs.training.train_config import TrainConfig
+from codefill.jobs.training.trainer import Trainer
 
 DIALOGUE = [
     {"role": "system", "content": "You write Python."},
@@ -147,7 +147,7 @@ def test_sft_on_a_model_without_a_template_grows_it_and_writes_a_merged_model(pl
 
 
 def test_sft_through_the_cli_on_the_tiny_model_needs_no_new_tokens(tiny_model_path, tmp_path, capsys):
-    from server.train_cli import add_train_parser, run_train
+    from codefill.commands.train import add_train_parser, run_train
 
     data = tmp_path / "shop-chat.jsonl"
     write_dialogues(data, 16)
@@ -168,7 +168,7 @@ def test_sft_through_the_cli_on_the_tiny_model_needs_no_new_tokens(tiny_model_pa
 
 
 def test_the_cli_says_which_input_each_mode_takes(tmp_path):
-    from server.train_cli import add_train_parser, config_from_args
+    from codefill.commands.train import add_train_parser, config_from_args
 
     parser = argparse.ArgumentParser()
     add_train_parser(parser.add_subparsers())
@@ -181,8 +181,8 @@ def test_the_cli_says_which_input_each_mode_takes(tmp_path):
 
 
 def test_a_resumed_run_keeps_the_mode_it_was_started_in(tmp_path):
-    from model.training.train_config import TrainConfig
-    from server.train_cli import add_train_parser, config_from_args
+    from codefill.jobs.training.train_config import TrainConfig
+    from codefill.commands.train import add_train_parser, config_from_args
 
     parser = argparse.ArgumentParser()
     add_train_parser(parser.add_subparsers())

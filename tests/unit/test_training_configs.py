@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-CONFIGS = Path(__file__).resolve().parents[2] / "model" / "training" / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "jobs" / "training" / "configs"
 
 
 @pytest.mark.parametrize("name, kind", [("deepspeed_zero3.yaml", "DEEPSPEED"), ("fsdp.yaml", "FSDP")])

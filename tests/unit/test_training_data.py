@@ -7,9 +7,9 @@ from collections import Counter
 
 import pytest
 
-from model.training.dataset import build_dataset
-from model.training.fim_examples import IGNORE_INDEX, read_examples
-from model.training.repo_files import scan_repository
+from codefill.jobs.training.dataset import build_dataset
+from codefill.jobs.training.fim_examples import IGNORE_INDEX, read_examples
+from codefill.jobs.training.repo_files import scan_repository
 from tests.unit.training_repo import UNTRACKED, humaneval_solution, make_repo, mbpp_paste, repo_files
 
 SEQ_LEN = 512

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from model.training.decontaminate import (
+from codefill.jobs.training.decontaminate import (
     BenchmarkProblem,
     Decontaminator,
     Needle,

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from model.training.dedup import EXACT, NEAR, deduplicate, exact_hash, minhash, shingles
+from codefill.jobs.training.dedup import EXACT, NEAR, deduplicate, exact_hash, minhash, shingles
 from tests.unit.training_repo import APP_PY, MAIN_JS, SERVER_GO, UTIL_PY
 
 
@@ -60,8 +60,8 @@ def test_shingles_are_word_five_grams():
 
 _PROCESS_SCRIPT = """
 import json
-from model.training.dedup import deduplicate
-from model.training.split import split_files
+from codefill.jobs.training.dedup import deduplicate
+from codefill.jobs.training.split import split_files
 from tests.unit.training_repo import APP_PY, UTIL_PY
 items = [(f"f{i}.py", (APP_PY if i % 2 else UTIL_PY).replace("total", f"t{i // 4}")) for i in range(24)]
 result = deduplicate(items)

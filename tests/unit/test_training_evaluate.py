@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from model.engines import SamplingOptions
-from model.training.batches import collate
-from model.training.dataset import build_dataset
-from model.training.eval_results import EvalResult, EvalRow, comparison_markdown, line_cut_equal
-from model.training.evaluate import (
+from codefill.model.engines import SamplingOptions
+from codefill.jobs.training.batches import collate
+from codefill.jobs.training.dataset import build_dataset
+from codefill.jobs.training.eval_results import EvalResult, EvalRow, comparison_markdown, line_cut_equal
+from codefill.jobs.training.evaluate import (
     LOGIT_POSITIONS,
     could_still_match,
     end_token_ids,
@@ -16,8 +16,8 @@ from model.training.evaluate import (
     evaluate,
     select_examples,
 )
-from model.training.fim_examples import IGNORE_INDEX, Example
-from model.training.loss import middle_loss_sum
+from codefill.jobs.training.fim_examples import IGNORE_INDEX, Example
+from codefill.jobs.training.loss import middle_loss_sum
 from tests.unit.training_repo import make_repo
 
 
@@ -41,7 +41,7 @@ def model(tiny_model_path):
 
 @pytest.fixture(scope="module")
 def stop_ids(model, qwen_tokenizer):
-    from model.templates.fim import get_fim_template
+    from codefill.model.templates.fim import get_fim_template
 
     return end_token_ids(model, qwen_tokenizer, get_fim_template("qwen"))
 
@@ -92,7 +92,7 @@ def test_the_loss_is_the_teacher_forced_loss_of_the_middle(model, qwen_tokenizer
 
 
 async def test_generation_is_what_the_serving_engine_writes(tiny_model_path, model, qwen_tokenizer, cases, stop_ids):
-    from model.engines.hf_engine import HfEngine
+    from codefill.model.engines.hf_engine import HfEngine
 
     result = evaluate(model, qwen_tokenizer, cases, stop_ids=stop_ids, batch_size=4, show_progress=False)
     engine = HfEngine(tiny_model_path, max_model_len=2048, dtype="float32")

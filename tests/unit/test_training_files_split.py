@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from model.training.gitignore import GitignoreMatcher, parse_gitignore, walk_with_gitignore
-from model.training.languages import detect_language
-from model.training.repo_files import FileFilters, SourceFile, classify_file, is_minified
-from model.training.split import holdout_count, split_files
+from codefill.jobs.training.gitignore import GitignoreMatcher, parse_gitignore, walk_with_gitignore
+from codefill.jobs.training.languages import detect_language
+from codefill.jobs.training.repo_files import FileFilters, SourceFile, classify_file, is_minified
+from codefill.jobs.training.split import holdout_count, split_files
 
 
 @pytest.mark.parametrize(("path", "head", "language"), [

@@ -10,12 +10,12 @@ from typing import Any
 import httpx
 import pytest
 
-from model.engines.base import Delta, Engine, EngineInfo, SamplingOptions
-from model.fit import fit_fim
-from model.templates.fim import encode_prompt, encode_text, get_fim_template
-from model.training.blocks import block_bodies
-from model.training.fim_cuts import BLOCK, INLINE, LINE_END, LINES, PLAIN, FileLines, block_cuts
-from model.training.fim_examples import (
+from codefill.model.engines.base import Delta, Engine, EngineInfo, SamplingOptions
+from codefill.model.context_window import fit_fim
+from codefill.model.templates.fim import encode_prompt, encode_text, get_fim_template
+from codefill.jobs.training.blocks import block_bodies
+from codefill.jobs.training.fim_cuts import BLOCK, INLINE, LINE_END, LINES, PLAIN, FileLines, block_cuts
+from codefill.jobs.training.fim_examples import (
     IGNORE_INDEX,
     Example,
     ExampleBuilder,
@@ -23,9 +23,9 @@ from model.training.fim_examples import (
     read_examples,
     write_examples,
 )
-from model.training.repo_files import SourceFile
-from server.app import build_app
-from server.state import ServerConfig, ServingState
+from codefill.jobs.training.repo_files import SourceFile
+from codefill.server.app import build_app
+from codefill.server.state import ServerConfig, ServingState
 from tests.unit.training_repo import APP_PY, MAIN_JS, SERVER_GO
 
 QWEN = get_fim_template("qwen")

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from model.engines.lora import (
+from codefill.model.engines.lora import (
     LoraError,
     load_adapters,
     max_lora_rank,
     parse_lora_spec,
     read_adapter,
 )
-from model.training.lora_config import (
+from codefill.jobs.training.lora_config import (
     DEFAULT_TARGET_MODULES,
     LoraSettings,
     check_target_modules,

@@ -7,11 +7,11 @@ from dataclasses import replace
 
 import pytest
 
-from model.training.batches import collate, epoch_batches
-from model.training.checkpoints import CheckpointStore, TrainerState, read_state
-from model.training.fim_examples import IGNORE_INDEX, Example
-from model.training.train_config import TrainConfig
-from model.training.trainer import Trainer, steps_per_epoch
+from codefill.jobs.training.batches import collate, epoch_batches
+from codefill.jobs.training.checkpoints import CheckpointStore, TrainerState, read_state
+from codefill.jobs.training.fim_examples import IGNORE_INDEX, Example
+from codefill.jobs.training.train_config import TrainConfig
+from codefill.jobs.training.trainer import Trainer, steps_per_epoch
 from tests.unit.training_repo import make_repo
 
 
@@ -71,7 +71,7 @@ def test_middle_loss_from_kept_logits_equals_the_full_cross_entropy(tiny_model_p
     import torch
     from transformers import AutoModelForCausalLM
 
-    from model.training.loss import middle_loss_sum
+    from codefill.jobs.training.loss import middle_loss_sum
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_path, dtype=torch.float32)
     a = Example(kind="inline", path="a.py", input_ids=[11, 12, 13, 14, 15, 16],

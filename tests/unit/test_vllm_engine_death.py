@@ -13,8 +13,8 @@ import logging
 
 import pytest
 
-from model.engines import EngineError, SamplingOptions
-from model.engines.vllm_engine import VllmEngine
+from codefill.model.engines import EngineError, SamplingOptions
+from codefill.model.engines.vllm_engine import VllmEngine
 
 
 class DeadEngineError(Exception):

@@ -10,9 +10,9 @@ import subprocess
 from functools import cache
 from pathlib import Path
 
-from model.evaluation.humaneval import load_problems as humaneval
-from model.evaluation.mbpp import load_problems as mbpp
-from model.training.decontaminate import mbpp_problems, normalize, sample_needles
+from codefill.jobs.evaluation.humaneval import load_problems as humaneval
+from codefill.jobs.evaluation.mbpp import load_problems as mbpp
+from codefill.jobs.training.decontaminate import mbpp_problems, normalize, sample_needles
 
 APP_PY = '''"""Inventory of a small shop."""
 
