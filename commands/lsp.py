@@ -9,8 +9,6 @@ import sys
 
 from codefill.lsp.settings import Settings
 
-log = logging.getLogger("codefill.lsp")
-
 
 def add_lsp_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     defaults = Settings()
@@ -79,41 +77,11 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     return settings
 
 
-def _parse_tcp(value: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ValueError(f"--tcp wants HOST:PORT, got {value!r}")
-    return host or "127.0.0.1", int(port)
-
-
 def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
-    from codefill.lsp import editor_log
+    from codefill.lsp.startup import start
 
-    if args.log_file:
-        handler = logging.FileHandler(args.log_file, encoding="utf-8")
-        handler.setFormatter(logging.Formatter(editor_log.FORMAT))
-        logging.getLogger().addHandler(handler)
-    # pygls and httpx log every message and request at INFO (httpcore each socket step at
-    # DEBUG); the editor's log wants ours, not the wire.
-    for noisy in ("pygls", "httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
-    # Editors record a server's stderr as errors: once the client is connected, the log
-    # goes to it as window/logMessage at each line's level (over TCP, stderr is a terminal
-    # and gets what comes before the client).
-    to_editor = editor_log.install(hold_early=not args.tcp)
-
-    from codefill.lsp.app import build_server
-
-    server = build_server(settings)
-    server.editor_log = to_editor
-    log.info("codefill lsp %s, completions from %s", server.version, settings.url)
-    if args.tcp:
-        host, port = _parse_tcp(args.tcp)
-        server.start_tcp(host, port)
-    else:
-        server.start_io()
-    return 0
+    return start(settings, tcp=args.tcp, log_file=args.log_file)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,5 @@
-"""Option helpers the `codefill` commands share: argparse types, `--extra-body`, the default `--out`.
+"""Option helpers the `codefill` commands share: argparse types (`codefill bench --extra-body`'s among them),
+the default `--out`.
 
 Only the standard library: every command module imports this at load time, so
 `codefill --help` stays fast, and it imports no command module, so the commands
@@ -51,19 +52,6 @@ def positive_float(text: str) -> float:
 def comma_list(text: str) -> list[str]:
     """A comma-separated list, blanks dropped."""
     return [x.strip() for x in text.split(",") if x.strip()]
-
-
-def extra_body(text: str | None) -> dict[str, Any] | None:
-    """`--extra-body JSON` (or None): checked when the command runs, so the error names the option."""
-    if text is None:
-        return None
-    try:
-        extra = json.loads(text)
-    except ValueError as exc:
-        raise ValueError(f"--extra-body is not valid JSON: {exc}") from None
-    if not isinstance(extra, dict):
-        raise ValueError("--extra-body must be a JSON object")
-    return extra
 
 
 def json_object(text: str) -> dict[str, Any]:

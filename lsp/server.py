@@ -80,7 +80,7 @@ class CodefillLanguageServer(LanguageServer):
         self.settings = settings
         self.store = DocumentStore()
         self.telemetry = Telemetry(settings.data_dir, enabled=settings.telemetry)
-        # Set by `codefill lsp` (codefill.commands.lsp): sends the log to the client once it is connected.
+        # Set by `codefill lsp` (codefill.lsp.startup): sends the log to the client once it is connected.
         self.editor_log: Any = None
         self.status = EditorStatus(self)
         self.pipeline = CompletionPipeline(self.store, settings, self.telemetry, status=self.status)

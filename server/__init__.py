@@ -1,1 +1,1 @@
-"""The HTTP server: OpenAI-compatible FIM and chat on one engine (README "Layout" lists its modules in request order)."""
+"""The HTTP server: OpenAI-compatible FIM and chat on one engine (README "Layout": its modules in order)."""

@@ -21,11 +21,10 @@ from fastapi.openapi.utils import get_openapi
 
 from codefill.server.limits import Limits
 from codefill.server.protocol import UNSUPPORTED_CHAT_FIELDS, UNSUPPORTED_COMPLETION_FIELDS
-from codefill.server.validation import MAX_STOP
+from codefill.server.validation import MAX_PROMPTS, MAX_STOP
 
 # Unsupported fields whose empty value also means "none" (see validation.reject_unsupported).
 _EMPTY_MEANS_NONE = {"logit_bias": {}, "tools": []}
-MAX_PROMPTS = 64  # as server/serving_completions.py checks
 
 
 def install_openapi(app: FastAPI, limits: Limits, vocab_size: Callable[[], int | None] = lambda: None) -> None:

@@ -43,7 +43,14 @@ from codefill.server.protocol import (
 from codefill.server.priorities import request_priority
 from codefill.server.sse import DONE, sse, sse_error, stream_with_first
 from codefill.server.state import ServingState
-from codefill.server.validation import choice_seed, reject_unsupported, request_chars, stop_list
+from codefill.server.validation import (
+    check_token_ids,
+    choice_seed,
+    prompt_list,
+    reject_unsupported,
+    request_chars,
+    stop_list,
+)
 
 ENDPOINT = "completions"
 DEFAULT_MAX_TOKENS = 16  # OpenAI's, for /v1/completions
@@ -106,7 +113,7 @@ class CompletionsService:
         # ask for a length must not be refused for it.
         asked = req.max_tokens if "max_tokens" in req.model_fields_set else None
         limits.check_max_tokens(asked)
-        prompts = _prompts(req.prompt)
+        prompts = prompt_list(req.prompt)
         limits.check_n(req.n, len(prompts))
         stops = stop_list(req.stop)
         max_tokens = asked or limits.clamp_max_tokens(DEFAULT_MAX_TOKENS)
@@ -171,7 +178,7 @@ class CompletionsService:
 
         if req.suffix is None:
             ids = list(prompt) if isinstance(prompt, list) else encode_raw(tok, prompt)
-            _check_token_ids(ids, tok)
+            check_token_ids(ids, tok)
             limits.check_prompt_tokens(len(ids))
             try:
                 fit_tokens(ids, max_tokens, max_len)
@@ -298,27 +305,6 @@ def postprocess_options(ext: CodefillOptions) -> PostprocessOptions:
         disabled_rules=frozenset(name for name, on in ext.rules.items() if not on),
         language=grammar_name(ext.language, ext.path),
     )
-
-
-def _prompts(prompt: Any) -> list[str | list[int]]:
-    if isinstance(prompt, str):
-        return [prompt]
-    if not prompt:
-        raise APIError(400, "prompt must not be empty", param="prompt")
-    if all(isinstance(p, int) for p in prompt):
-        return [list(prompt)]
-    if len(prompt) > 64:
-        raise APIError(400, "at most 64 prompts per request", param="prompt")
-    return list(prompt)
-
-
-def _check_token_ids(ids: list[int], tok: Any) -> None:
-    if not ids:
-        raise APIError(400, "the prompt is empty; send some text (or a suffix for fill-in-the-middle)", param="prompt")
-    vocab = len(tok)
-    bad = [i for i in ids if i < 0 or i >= vocab]
-    if bad:
-        raise APIError(400, f"token id {bad[0]} is outside the vocabulary (0..{vocab - 1})", param="prompt")
 
 
 def _too_long(exc: PromptTooLong) -> APIError:

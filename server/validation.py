@@ -99,6 +99,7 @@ def _check_text(text: str, path: str, *, key_of: bool = False) -> None:
 
 _SEED_RANGE = 2**63
 MAX_STOP = 8  # stop sequences per request; /openapi.json says so too (server/openapi_schema.py)
+MAX_PROMPTS = 64  # prompts in one /v1/completions batch; /openapi.json says so too
 
 
 def choice_seed(seed: int | None, choice: int) -> int | None:
@@ -130,3 +131,26 @@ def reject_unsupported(values: dict, defaults: dict) -> None:
 
 __all__ = ["MAX_STOP", "TextSize", "check_request_text", "choice_seed", "reject_unsupported", "request_chars",
            "stop_list"]
+
+
+def prompt_list(prompt: Any) -> list[str | list[int]]:
+    """`prompt` as a list of prompts (a string, a list of token ids, or a batch of either)."""
+    if isinstance(prompt, str):
+        return [prompt]
+    if not prompt:
+        raise APIError(400, "prompt must not be empty", param="prompt")
+    if all(isinstance(p, int) for p in prompt):
+        return [list(prompt)]
+    if len(prompt) > MAX_PROMPTS:
+        raise APIError(400, f"at most {MAX_PROMPTS} prompts per request", param="prompt")
+    return list(prompt)
+
+
+def check_token_ids(ids: list[int], tok: Any) -> None:
+    """Token ids sent as the prompt must be in the tokenizer's vocabulary (the engine would crash on others)."""
+    if not ids:
+        raise APIError(400, "the prompt is empty; send some text (or a suffix for fill-in-the-middle)", param="prompt")
+    vocab = len(tok)
+    bad = [i for i in ids if i < 0 or i >= vocab]
+    if bad:
+        raise APIError(400, f"token id {bad[0]} is outside the vocabulary (0..{vocab - 1})", param="prompt")

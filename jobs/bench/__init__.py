@@ -2,9 +2,10 @@
 compared in one interleaved run.
 
 - `workload`: FIM requests cut from real Python source (the standard library), sized in tokens.
-- `runner`: closed-loop load at each concurrency level, servers interleaved round by round.
+- `runner`: closed-loop load at each concurrency level, servers interleaved round by round, and
+  `run_bench`, the whole run of `codefill bench`.
 - `stats`: percentiles, throughput and the ratios of two servers.
-- `report`: the JSON/Markdown report and the table printed at the end.
+- `report`: the JSON/Markdown report (and its files) and the table printed at the end.
 - `plot`: latency against concurrency, one line per server (PNG).
 - `scrape`: counters read from a server's /metrics (the replay's engine figures, the bench's
   draft acceptance in `drafts`); `chat_load`: background chat for `--chat-load`.

@@ -1,7 +1,9 @@
-"""The bench report: tables of figures per level and server, ratios, Markdown."""
+"""The bench report: tables of figures per level and server, ratios, Markdown, and the files they go into."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 
@@ -100,3 +102,19 @@ def markdown_report(report: dict[str, Any], plot_name: str | None) -> str:
     if plot_name:
         lines += [f"![latency against concurrency]({plot_name})", ""]
     return "\n".join(lines)
+
+
+def write_files(report: dict[str, Any], out: Path) -> tuple[Path, Path]:
+    """Write the PNG plot, the JSON report at `out` (naming the plot) and the Markdown beside it; (md, png)."""
+    from codefill.jobs.bench.plot import plot_levels
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    png = out.with_suffix(".png")
+    md = out.with_suffix(".md") if out.suffix != ".md" else out.with_name(out.name + ".md")
+    names = report["server_names"]
+    title = " vs ".join(names) + f" — {report['date']} — {report['machine']['cpus']} CPUs"
+    plot_levels(report["levels"], names, png, title)
+    report["plot"] = png.name
+    out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    md.write_text(markdown_report(report, png.name), encoding="utf-8")
+    return md, png

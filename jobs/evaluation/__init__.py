@@ -9,6 +9,8 @@ itself, or vLLM's own server).
 - `instruct`: HumanEval/MBPP as chat tasks and `evaluate_instruct` (n samples per task);
   `instruct_prompts` builds the user messages, `code_extraction` takes the code out of a
   reply, `passk` is the unbiased pass@k estimator.
+- `infill_run`, `instruct_run`, `fim_run`: the runs of the `codefill eval` commands against a server;
+  `infill_report`, `instruct_report`, `fim_report`: their tables and Markdown; `reports`: what they share.
 - `execution`: run a filled-in program with its tests in the sandbox of model-written code
   (`codefill.jobs.sandbox`: bubblewrap; a pass is exit status 0 after the last statement).
 - `fim`: the multi-language FIM benchmark of `codefill eval fim` (cursor layouts and sampled cases;
@@ -18,7 +20,8 @@ itself, or vLLM's own server).
 - `clients`: async `/v1/completions` clients (FIM via `suffix`, or a raw FIM prompt) and a
   `/v1/chat/completions` client.
 
-A library: nothing here prints; long runs report through a progress callback.
+A library: nothing here prints but the runs' progress bars (stderr) and `reports.run_and_report` (the
+summary the command shows); long evaluations report through a progress callback.
 """
 
 from codefill.jobs.evaluation.execution import ExecutionResult, build_program, run_program, run_program_async

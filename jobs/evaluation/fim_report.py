@@ -1,5 +1,6 @@
 """The reports of `codefill eval fim`: its tables per language and layout, the floor check
-(default below a baseline), the cases post-processing lost, and the Markdown report.
+(default below a baseline), the cases post-processing lost, and the Markdown report; and the
+table of sources `codefill eval fim-prepare` prints.
 
 Apart from running the eval (`codefill.jobs.evaluation.fim_run`) because these only read a finished report
 and send nothing.
@@ -160,3 +161,24 @@ def markdown_report(report: dict[str, Any]) -> str:
                          f"`{md_cell(r['postprocess-off']['completion'], 60)}` |")
         lines.append("")
     return "\n".join(lines)
+
+
+def sources_table(files: list[Any], data: dict[str, Any]) -> str:
+    """Files and lines per pinned package (language order, then name), as `eval fim-prepare` prints them."""
+    from collections import Counter
+
+    from codefill.jobs.evaluation.fim_sources import LANGUAGES
+
+    by_package = Counter((f.language, f.package) for f in files)
+    lines = Counter()
+    for f in files:
+        lines[(f.language, f.package)] += f.text.count("\n")
+    rows = ["| language | package | version | registry | files | lines |", "|---|---|---|---|---:|---:|"]
+    versions = {(p["language"], p["name"]): p for p in data.get("packages", [])}
+    for (language, package), n in sorted(by_package.items(), key=lambda kv: (LANGUAGES.index(kv[0][0])
+                                                                            if kv[0][0] in LANGUAGES else 99,
+                                                                            kv[0][1])):
+        pin = versions.get((language, package), {})
+        rows.append(f"| {language} | {package} | {pin.get('version', '-')} | {pin.get('registry', '-')} | {n} "
+                    f"| {lines[(language, package)]} |")
+    return "\n".join(rows)

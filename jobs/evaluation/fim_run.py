@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from codefill.commands.options import extra_body
+from codefill.jobs.options import extra_body
 from codefill.client.raw_fim import cut_at_markers, template_markers
 
 DEFAULT_MAX_TOKENS = {"line": 64, "block": 256}

@@ -32,7 +32,14 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from codefill.jobs.evaluation.artifacts import Artifact, ArtifactError, archive_texts, fetch_artifact, matches, write_tree
+from codefill.jobs.evaluation.artifacts import (
+    Artifact,
+    ArtifactError,
+    archive_texts,
+    fetch_artifact,
+    matches,
+    write_tree,
+)
 
 SOURCES_FILE = Path(__file__).with_name("fim_sources.json")
 LANGUAGES = ("python", "javascript", "typescript", "java", "go", "rust", "c", "cpp")

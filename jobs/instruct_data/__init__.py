@@ -20,7 +20,8 @@ through any OpenAI-compatible server (the model being tuned, served by
   instruction is kept; pass rates.
 - `dataset`: the JSONL of chat messages (with `meta`), decontaminated again.
 - `report`: counts of every step, pass rates, durations (JSON and Markdown).
-- `pipeline`: `run_instruct`, all of it in order.
+- `pipeline`: `run_instruct`, all of it in order; `data_run`: its settings from the command line, and the
+  lines the command prints at the end.
 
 A library: nothing here prints; progress bars go to stderr when asked for.
 """

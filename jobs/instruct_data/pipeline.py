@@ -31,15 +31,28 @@ from codefill.jobs.instruct_data import own_answers
 from codefill.jobs.instruct_data.dataset import DatasetStats, build_examples, decontaminate_examples, write_jsonl
 from codefill.jobs.instruct_data.distinct import distinct_instructions
 from codefill.jobs.instruct_data.evolve import Instruction, evolve
-from codefill.jobs.instruct_data.generate import Api, GenRequest, ModelClient, ResponseStore, generate_all, new_request_count
-from codefill.jobs.instruct_data.prompts import (FewShotPrompt, instruction_prompt, parse_instruction, response_prompt,
-                                    tests_prompt, with_tests)
+from codefill.jobs.instruct_data.generate import (
+    Api,
+    GenRequest,
+    ModelClient,
+    ResponseStore,
+    generate_all,
+    new_request_count,
+)
+from codefill.jobs.instruct_data.prompts import (
+    FewShotPrompt,
+    instruction_prompt,
+    parse_instruction,
+    response_prompt,
+    tests_prompt,
+    with_tests,
+)
 from codefill.jobs.instruct_data.report import InstructReport, work_dir
 from codefill.jobs.instruct_data.responses import wants_tests
 from codefill.jobs.instruct_data.sandbox import SandboxLimits
-from codefill.jobs.sandbox import Sandbox, get_sandbox
 from codefill.jobs.instruct_data.seeds import extract_seeds, limit_seeds
 from codefill.jobs.instruct_data.validate import Candidate, ExecutionStore, validate
+from codefill.jobs.sandbox import Sandbox, get_sandbox
 
 log = logging.getLogger("codefill.instruct")
 
@@ -90,7 +103,6 @@ def _resolve_model(config: InstructConfig, transport) -> str:
     import asyncio
 
     import httpx
-
     from codefill.client.completions import first_model
 
     async def ask() -> str:

@@ -13,6 +13,7 @@
 
 and the training on them (`codefill train`, commands/train.py):
 
+- `train_run`: the run's settings from the command line, the run, and the lines said at its end.
 - `train_config`: a run's settings, saved with it and checked on `--resume`.
 - `trainer`: the loop (accelerate: one CPU, one GPU, or many with the
   DeepSpeed ZeRO-3 / FSDP files in `configs/`), with `lora_config`,
@@ -22,7 +23,8 @@ and the training on them (`codefill train`, commands/train.py):
 - `loss_plot`, `train_report`: the loss curve PNG and the JSON/Markdown report.
 - `merge`: the adapter folded into the base model (`--merge`).
 
-A library: nothing here prints except the trainer's progress (stderr, main process).
+A library: nothing here prints except the trainer's progress (stderr, main process); the command prints
+what `train_run.train` returns.
 """
 
 from codefill.jobs.training.dataset import DatasetReport, build_dataset

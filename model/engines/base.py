@@ -119,3 +119,23 @@ class Engine(abc.ABC):
 
     @abc.abstractmethod
     def is_healthy(self) -> bool: ...
+
+
+class LoadedParts:
+    """The tokenizer and model facts an engine has once `start()` loaded them (mixed in before `Engine`);
+    asking for them earlier is an error, not a None that fails later."""
+
+    _tokenizer: Any = None
+    _info: EngineInfo | None = None
+
+    @property
+    def tokenizer(self) -> Any:
+        if self._tokenizer is None:
+            raise EngineError("engine not started")
+        return self._tokenizer
+
+    @property
+    def info(self) -> EngineInfo:
+        if self._info is None:
+            raise EngineError("engine not started")
+        return self._info

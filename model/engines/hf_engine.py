@@ -27,6 +27,7 @@ from codefill.model.engines.base import (
     EngineError,
     EngineInfo,
     EngineRequestError,
+    LoadedParts,
     SamplingOptions,
 )
 from codefill.model.engines.lora import LoraAdapter
@@ -60,7 +61,7 @@ class _Request:
         return len(self.generated) + self.hidden_tokens
 
 
-class HfEngine(Engine):
+class HfEngine(LoadedParts, Engine):
     name = "hf"
 
     def __init__(
@@ -87,18 +88,6 @@ class HfEngine(Engine):
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._failed: BaseException | None = None
-
-    @property
-    def tokenizer(self) -> Any:
-        if self._tokenizer is None:
-            raise EngineError("engine not started")
-        return self._tokenizer
-
-    @property
-    def info(self) -> EngineInfo:
-        if self._info is None:
-            raise EngineError("engine not started")
-        return self._info
 
     async def start(self) -> None:
         await asyncio.to_thread(self._load)

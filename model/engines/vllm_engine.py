@@ -32,6 +32,7 @@ from codefill.model.engines.base import (
     EngineError,
     EngineInfo,
     EngineRequestError,
+    LoadedParts,
     SamplingOptions,
 )
 from codefill.model.engines.lora import IDENTITY_LORA_NAME, LoraAdapter, max_lora_rank, write_identity_adapter
@@ -45,7 +46,7 @@ log = logging.getLogger("codefill.engine.vllm")
 WATCHDOG_INTERVAL_S = 0.1
 
 
-class VllmEngine(Engine):
+class VllmEngine(LoadedParts, Engine):
     name = "vllm"
 
     def __init__(
@@ -93,18 +94,6 @@ class VllmEngine(Engine):
         self._failed_by_death: set[str] = set()
         self._watchdog: asyncio.Task | None = None
         self._death_reported = False
-
-    @property
-    def tokenizer(self) -> Any:
-        if self._tokenizer is None:
-            raise EngineError("engine not started")
-        return self._tokenizer
-
-    @property
-    def info(self) -> EngineInfo:
-        if self._info is None:
-            raise EngineError("engine not started")
-        return self._info
 
     def engine_kwargs(self, *, disable_log_stats: bool = True) -> dict[str, Any]:
         """vLLM's AsyncEngineArgs as this engine builds them: ours, the CPU build's defaults, then

@@ -23,8 +23,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from codefill.model.weights.convert import convert_gguf_to_hf, extract_gguf_tokenizer, model_identity, tokenizer_identity
-from codefill.model.weights.paths import byte_progress, codefill_home, downloads_dir, file_lock, marker_matches, models_dir
+from codefill.model.weights.convert import (
+    convert_gguf_to_hf,
+    extract_gguf_tokenizer,
+    model_identity,
+    tokenizer_identity,
+)
+from codefill.model.weights.paths import (
+    byte_progress,
+    codefill_home,
+    downloads_dir,
+    file_lock,
+    marker_matches,
+    models_dir,
+)
 
 log = logging.getLogger(__name__)
 

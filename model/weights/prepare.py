@@ -39,7 +39,8 @@ def prepare(spec: str | None, tiny: bool = False, progress: bool = True) -> None
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m codefill.model.weights.prepare", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m codefill.model.weights.prepare",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None,
                         help="model spec as for `codefill serve` (default: the embedded model)")
     parser.add_argument("--tiny", action="store_true", help="also build the tiny random test model")

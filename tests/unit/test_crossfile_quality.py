@@ -8,10 +8,16 @@ import json
 from pathlib import Path
 
 import pytest
-
 from codefill.jobs.bench.crossfile_cases import Case, extract_cases, sample_cases
 from codefill.jobs.bench.crossfile_quality import main
-from codefill.jobs.bench.crossfile_scoring import build_context, callee_correct, definition_shown, exact_match, masked_text
+from codefill.jobs.bench.crossfile_scoring import (
+    build_context,
+    callee_correct,
+    definition_shown,
+    exact_match,
+    masked_text,
+)
+
 from tests.fakes import FakeServer
 
 TINY = {

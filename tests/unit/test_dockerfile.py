@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+# every folder the installed `codefill` namespace is built from (pyproject.toml)
+PACKAGES = {"commands/", "server/", "model/", "lsp/", "client/", "jobs/"}
 DOCKERFILE = REPO / "Dockerfile"
 
 
@@ -60,7 +62,7 @@ def test_image_layout():
     setup = (REPO / "scripts" / "setup.sh").read_text()
     assert 'VLLM_GPU_SPEC="vllm==0.26.0"' in setup  # the same pin as the setup script
     copied = {args.split()[0] for args in get("COPY")}
-    assert copied == {"pyproject.toml", "server/", "lsp/", "model/"}
+    assert copied == {"pyproject.toml", *PACKAGES}
     assert "README.md" in get("COPY")[0]
     assert get("USER") == ["10001:10001"] and any("useradd" in r and "codefill" in r for r in get("RUN"))
     assert any("CODEFILL_HOME=/data/codefill" in e for e in get("ENV"))
@@ -78,4 +80,4 @@ def test_dockerignore_sends_only_what_the_image_needs():
     lines = [x.strip() for x in (REPO / ".dockerignore").read_text().splitlines()
              if x.strip() and not x.startswith("#")]
     assert lines[0] == "*"
-    assert {x for x in lines if x.startswith("!")} == {"!pyproject.toml", "!README.md", "!server/", "!lsp/", "!model/"}
+    assert {x for x in lines if x.startswith("!")} == {"!pyproject.toml", "!README.md", *(f"!{p}" for p in PACKAGES)}

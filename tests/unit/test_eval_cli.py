@@ -27,7 +27,7 @@ from codefill.jobs.evaluation.infill_cases import (  # noqa: E402
     select_cases,
 )
 from codefill.commands.cli import main  # noqa: E402
-from codefill.commands.eval import cut_at_markers  # noqa: E402
+from codefill.client.raw_fim import cut_at_markers  # noqa: E402
 from tests.fakes import FakeServer, fake_app  # noqa: E402
 
 MODES = ("single-line", "multi-line")

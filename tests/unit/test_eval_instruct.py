@@ -20,7 +20,7 @@ from codefill.jobs.evaluation.instruct import humaneval_task, mbpp_task  # noqa:
 from codefill.jobs.evaluation.instruct_prompts import HUMANEVAL_INSTRUCTION, humaneval_prompt, mbpp_prompt  # noqa: E402
 from codefill.jobs.evaluation.passk import pass_at_k  # noqa: E402
 from codefill.commands.cli import main  # noqa: E402
-from codefill.commands.eval_instruct import parse_ks  # noqa: E402
+from codefill.jobs.evaluation.instruct_run import parse_ks  # noqa: E402
 from tests.fakes import FakeServer, chat_reply, fake_chat_app  # noqa: E402
 
 LIMIT = 8

@@ -80,3 +80,18 @@ def test_no_module_is_too_long_to_read():
     long = [f"{p.relative_to(REPO_ROOT)}: {n}" for p in _modules()
             if (n := len(p.read_text().splitlines())) > MAX_LINES]
     assert long == []
+
+
+def test_the_wheel_installs_one_top_level_name_and_the_data_files(tmp_path):
+    import subprocess
+    import sys
+    import zipfile
+
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+                    "-w", str(tmp_path), str(REPO_ROOT)], check=True, timeout=300, capture_output=True)
+    (wheel,) = tmp_path.glob("codefill-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")} == {"codefill"}
+    for data in ("codefill/jobs/bench/replay/histories.json", "codefill/jobs/evaluation/fim_sources.json",
+                 "codefill/jobs/training/configs/fsdp.yaml"):
+        assert data in names

@@ -15,7 +15,8 @@ import pytest
 
 from codefill.server.app import build_app
 from codefill.server.auth import KeyFileError, collect_api_keys, match_key, read_key_file, redact_argv
-from codefill.commands.cli import _limits_from, build_parser
+from codefill.commands.cli import build_parser
+from codefill.server.startup import limits_from
 from codefill.server.limits import InFlight, Limits
 from codefill.server.state import ServerConfig, ServingState
 from tests.fake_engine import ControlledEngine
@@ -259,10 +260,10 @@ def test_serve_flags_build_the_limits():
     args = build_parser().parse_args(["serve", "--max-body-bytes", "5", "--max-prompt-tokens", "6",
                                       "--max-tokens-limit", "7", "--max-n", "0", "--max-concurrent-per-key", "9",
                                       "--api-key-file", "k.txt", "--restart-on-failure"])
-    assert _limits_from(args) == Limits(max_body_bytes=5, max_prompt_tokens=6, max_tokens=7, max_n=0,
+    assert limits_from(args) == Limits(max_body_bytes=5, max_prompt_tokens=6, max_tokens=7, max_n=0,
                                         max_concurrent_per_key=9)
     assert args.api_key_file == ["k.txt"] and args.restart_on_failure
-    defaults = _limits_from(build_parser().parse_args(["serve"]))
+    defaults = limits_from(build_parser().parse_args(["serve"]))
     assert defaults == Limits() and defaults.max_body_bytes > 1_000_000 and defaults.max_n >= 1
     with pytest.raises(SystemExit):
         build_parser().parse_args(["serve", "--max-n", "-1"])

@@ -36,7 +36,8 @@ def _fresh(code: str) -> str:
 
 
 def test_the_server_class_knows_no_feature():
-    code = "import sys, codefill.lsp.server; print(sorted(m for m in sys.modules if m.startswith('codefill.lsp.features')))"
+    code = ("import sys, codefill.lsp.server; "
+            "print(sorted(m for m in sys.modules if m.startswith('codefill.lsp.features')))")
     assert _fresh(code) == "[]"
 
 

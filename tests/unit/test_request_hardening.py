@@ -285,11 +285,12 @@ async def test_a_full_prompt_queue_refuses_at_once_and_the_server_serves_on(qwen
     """Every prompt thread busy and --max-queued-prompts (here 1) requests waiting: the next
     request gets a 503 in OpenAI's shape with Retry-After at once, counted in /metrics; /health
     answers meanwhile, the waiting requests are served, and so is the next one."""
-    from codefill.commands.cli import _limits_from, build_parser
+    from codefill.commands.cli import build_parser
+    from codefill.server.startup import limits_from
     from codefill.server.serving_completions import CompletionsService
     from codefill.server.state import PREP_THREADS
 
-    assert _limits_from(build_parser().parse_args(["serve", "--max-queued-prompts", "1"])) == \
+    assert limits_from(build_parser().parse_args(["serve", "--max-queued-prompts", "1"])) == \
         Limits(max_queued_prompts=1)
     app, state, _ = await make_app(qwen_tokenizer, limits=Limits(max_queued_prompts=1))
     gate = threading.Event()

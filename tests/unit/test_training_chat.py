@@ -168,7 +168,8 @@ def test_sft_through_the_cli_on_the_tiny_model_needs_no_new_tokens(tiny_model_pa
 
 
 def test_the_cli_says_which_input_each_mode_takes(tmp_path):
-    from codefill.commands.train import add_train_parser, config_from_args
+    from codefill.commands.train import add_train_parser
+    from codefill.jobs.training.train_run import config_from_args
 
     parser = argparse.ArgumentParser()
     add_train_parser(parser.add_subparsers())
@@ -182,7 +183,8 @@ def test_the_cli_says_which_input_each_mode_takes(tmp_path):
 
 def test_a_resumed_run_keeps_the_mode_it_was_started_in(tmp_path):
     from codefill.jobs.training.train_config import TrainConfig
-    from codefill.commands.train import add_train_parser, config_from_args
+    from codefill.commands.train import add_train_parser
+    from codefill.jobs.training.train_run import config_from_args
 
     parser = argparse.ArgumentParser()
     add_train_parser(parser.add_subparsers())

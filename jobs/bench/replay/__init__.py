@@ -10,6 +10,6 @@ asking for completions, measured the way an editor user feels them.
 - `askers`: the three ways of asking: `codefill lsp`, a plain prefix/suffix client of
   /v1/completions, and raw vLLM with a prompt built by the client.
 - `session`: one edit session typed through one asker.
+- `runner`: the whole run: sessions and clients chosen, warm-up, every session by every client in turn.
 - `report`: figures, JSON, Markdown and the PNG plot.
-- `cli`: the command.
 """

@@ -9,6 +9,7 @@ wrong to show.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -250,3 +251,15 @@ def plot(report: Mapping[str, Any], samples: Mapping[str, Sequence[float]], out:
     fig.savefig(out, dpi=100)
     plt.close(fig)
     return out
+
+
+def write_files(report: dict[str, Any], latencies: Mapping[str, Sequence[float]], out: Path) -> tuple[Path, Path]:
+    """Write the PNG plot, the JSON report at `out` (naming the plot) and the Markdown beside it; (md, png)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    png = out.with_suffix(".png")
+    md = out.with_suffix(".md") if out.suffix != ".md" else out.with_name(out.name + ".md")
+    plot(report, latencies, png)
+    report["plot"] = png.name
+    out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    md.write_text(markdown_report(report, png.name), encoding="utf-8")
+    return md, png
