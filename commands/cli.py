@@ -8,6 +8,7 @@ import os
 import sys
 
 from codefill.model.engines import ENGINE_KINDS
+from codefill.model.templates.next_edit import NEXT_EDIT_FORMATS
 from codefill.server import limits as _limits
 from codefill.commands.options import non_negative, non_negative_float, positive, positive_float
 
@@ -33,6 +34,9 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fim-template", default=None,
                    help="FIM prompt family (qwen, starcoder, deepseek, codellama, codegemma, codestral); "
                         "default: detected from the tokenizer's special tokens")
+    p.add_argument("--next-edit-format", choices=sorted(NEXT_EDIT_FORMATS), default=None,
+                   help="prompt format of /v1/next_edit (codefill: ours; zeta: Zed's Zeta models); "
+                        "default: zeta for a model whose name says Zeta, else codefill")
     p.add_argument("--fim-fallback", choices=("none", "instruct"), default="none",
                    help="for models without FIM tokens: answer `suffix` requests with a hole-filling chat "
                         "prompt (instruct) or refuse them with a 400 (none)")

@@ -13,6 +13,7 @@ from codefill.lsp.features import (
     document_sync,
     inline_completion,
     lifecycle,
+    next_edit,
     telemetry_commands,
     workspace_folders,
 )
@@ -26,6 +27,7 @@ FEATURES = (
     document_sync,
     inline_completion,
     completion,
+    next_edit,
     telemetry_commands,
 )
 

@@ -17,6 +17,7 @@ from urllib.request import url2pathname
 from lsprotocol import types as lsp_types
 from tree_sitter import Parser, Tree
 
+from codefill.lsp.edit_history import EditHistory, HistoryEvent
 from codefill.lsp.languages import language_for, parser_for
 from codefill.lsp.positions import _ASTRAL, LineIndex, _common_affixes, _line_breaks, _point_after, _ts_point, _utf8_len
 
@@ -25,6 +26,9 @@ MAX_PARSE_BYTES = 4 * 1024 * 1024
 # Recent edits closer than this many lines merge into one range.
 _MERGE_GAP_LINES = 3
 _MAX_EDIT_RECORDS = 64
+# A change that rewrites more lines than this at once, as the whole text or over the whole
+# document, is taken for an external reload (a checkout, a formatter run on disk), not typing.
+_RELOAD_LINES = 12
 
 
 def uri_to_path(uri: str) -> str | None:
@@ -188,6 +192,7 @@ class DocumentStore:
         self._parsers: dict[str, Parser | None] = {}
         self._edits: list[EditRecord] = []  # oldest first
         self._edit_seq = itertools.count(1)
+        self.history = EditHistory()  # edit events for next-edit prompts (codefill.lsp.edit_history)
         # The document opened or changed last: the one the user is typing in.
         self.focused_uri: str | None = None
         self.workspace_folders: list[str] = []
@@ -214,6 +219,8 @@ class DocumentStore:
 
     def open(self, uri: str, language_id: str, version: int, text: str) -> SyntaxDocument:
         with self.lock:
+            if uri in self._docs:  # opened again: its text may be another than the history's
+                self.history.forget(uri)
             language = language_for(language_id, uri_to_path(uri))
             doc = SyntaxDocument(uri, language_id, version, text, language, self._parser(language))
             self._docs[uri] = doc
@@ -233,7 +240,9 @@ class DocumentStore:
                     if end < start:
                         start, end = end, start
                     new_text = change.text
+                    whole = start == 0 and end == len(doc.text) and bool(doc.text)  # the document replaced
                 else:
+                    whole = True
                     # Full sync: only the differing middle is an edit, so the
                     # parse stays incremental and "recent edits" stay precise.
                     old = doc.text
@@ -242,7 +251,8 @@ class DocumentStore:
                     new_text = change.text[head:len(change.text) - tail]
                 if start == end and not new_text:
                     continue
-                self._record_edit(doc, start, end, new_text)
+                reload = whole and self._rewrites_lines(doc, start, end, new_text)
+                self._record_edit(doc, start, end, new_text, reload=reload)
                 doc.replace(start, end, new_text)
                 doc.last_edit_offset = start + len(new_text)
                 self.focused_uri = uri
@@ -264,6 +274,7 @@ class DocumentStore:
             if self.focused_uri == uri:
                 self.focused_uri = None
             self._edits = [e for e in self._edits if e.uri != uri]
+            self.history.forget(uri)
 
     def get(self, uri: str) -> SyntaxDocument | None:
         return self._docs.get(uri)
@@ -292,12 +303,26 @@ class DocumentStore:
         """Recently edited line ranges of open documents, newest last."""
         return list(self._edits)
 
-    def _record_edit(self, doc: SyntaxDocument, start: int, end: int, new_text: str) -> None:
+    def edit_events(self) -> list[HistoryEvent]:
+        """The recent edit events of open documents, oldest first (codefill.lsp.edit_history)."""
+        with self.lock:
+            return self.history.events(lambda uri: doc.text if (doc := self._docs.get(uri)) else None)
+
+    @staticmethod
+    def _rewrites_lines(doc: SyntaxDocument, start: int, end: int, new_text: str) -> bool:
+        index = doc.index
+        return max(index.line_of(end) - index.line_of(start), _line_breaks(new_text)) > _RELOAD_LINES
+
+    def _record_edit(self, doc: SyntaxDocument, start: int, end: int, new_text: str, *, reload: bool = False) -> None:
         index = doc.index
         first = index.line_of(start)
         old_last = index.line_of(end)
         delta = _line_breaks(new_text) - (old_last - first)
         new_last = old_last + delta
+        if reload:
+            self.history.forget(doc.uri)
+        else:
+            self.history.record(doc.uri, doc.path or doc.uri, doc.text, first, old_last, new_last)
         merged = EditRecord(doc.uri, first, new_last, next(self._edit_seq))
         kept: list[EditRecord] = []
         for rec in self._edits:

@@ -16,6 +16,7 @@ is how the server learns to abort the engine request.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -24,6 +25,7 @@ from typing import Any
 import httpx
 
 from codefill.lsp.settings import Settings
+from codefill.client.next_edit import NextEditBody, NextEditError, request_next_edit
 from codefill.client.request import CodefillFields, CompletionBody
 from codefill.client.openai_http import StreamError, api_root, auth_headers, error_message, sse_chunks
 
@@ -186,6 +188,27 @@ class FimClient:
             if finished:
                 await _drain(lines)
         return text
+
+    async def next_edit(self, body: NextEditBody, settings: Settings) -> dict[str, Any]:
+        """The server's next edit (`/v1/next_edit`: the rewritten `window` and its `edits`); raises
+        CompletionFailed like `complete`. `body.model` empty: the server's first model. The body
+        carries the recent edits (codefill.lsp.edit_history): they go to `url` and nowhere else."""
+        try:
+            async with asyncio.timeout(settings.timeout_ms / 1000):
+                if not body.model:
+                    body = dataclasses.replace(body, model=settings.model or await self._first_model(settings))
+                return await request_next_edit(self._client(), settings.url, body, settings.api_key)
+        except NextEditError as exc:
+            if exc.status is None:
+                raise CompletionFailed(str(exc), url=settings.url) from exc
+            raise CompletionFailed.from_status(str(exc), exc.status, settings.url) from exc
+        except TimeoutError as exc:
+            raise CompletionFailed(f"no answer from {settings.url} within {settings.timeout_ms} ms",
+                                   kind="timeout", url=settings.url) from exc
+        except httpx.HTTPError as exc:
+            kind = "unreachable" if isinstance(exc, _UNREACHABLE) else "error"
+            raise CompletionFailed(f"request to {settings.url} failed: {type(exc).__name__}: {exc}",
+                                   kind=kind, url=settings.url) from exc
 
     async def _first_model(self, settings: Settings) -> str:
         root = api_root(settings.url)

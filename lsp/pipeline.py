@@ -148,12 +148,18 @@ class CompletionPipeline:
         if call is not None:
             stats.in_flight_hits += 1
             text = await self._answer(call)
-            if text is not None:
+            if text is not None and (doc.revision != revision
+                                     or rebase(text, call.document, call.offset, document) is not None):
                 return self._shown(uri, text, call.offset, "in-flight", call.context_key, doc.language, started,
                                    call.document)
             if doc.revision != revision:
                 return None
-            # It failed or was aborted, and the text is still as this request saw it: ask anew.
+            # It failed, was aborted, or answered something other than what was typed since it was
+            # asked (joining it was a bet on the answer), and the text is still as this request saw
+            # it: ask anew. Answering nothing here would leave the user nothing until the next key:
+            # editors do not ask again at a position they got an empty answer for.
+            if text is not None:
+                stats.stale_dropped += 1
         if not invoked:
             await Debouncer.pause(settings.debounce_ms)
             if doc.revision != revision or self.store.get(uri) is not doc:

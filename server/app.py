@@ -18,21 +18,24 @@ from codefill.server.limits import ClientGone, InFlight, read_body, replay
 from codefill.server.openapi_schema import install_openapi
 from codefill.server.priorities import PRIORITY_HEADER, header_priority
 from codefill.server.protocol import ChatCompletionRequest, CompletionRequest, ModelCard, ModelList
+from codefill.server.protocol_next_edit import NextEditRequest, NextEditResponse
 from codefill.server.serving_chat import ChatService
 from codefill.server.serving_completions import CompletionsService
+from codefill.server.serving_next_edit import NextEditService
 from codefill.server.state import ServingState
 from codefill.server.validation import check_request_text
 
 _ENDPOINT_LABELS = {
     "/v1/completions": "completions",
     "/v1/chat/completions": "chat_completions",
+    "/v1/next_edit": "next_edit",
     "/v1/models": "models",
     "/health": "health",
     "/metrics": "metrics",
 }
 # The endpoints that occupy the engine: only these count against --max-concurrent-per-key,
 # so an editor listing models while its completions run is never refused.
-_GENERATION_PATHS = frozenset({"/v1/completions", "/v1/chat/completions"})
+_GENERATION_PATHS = frozenset({"/v1/completions", "/v1/chat/completions", "/v1/next_edit"})
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 # What each route may answer besides success, for /openapi.json (401 only matters with keys set;
 # 408 and 429 come from the connection limits, for any route).
@@ -65,6 +68,7 @@ def build_app(state: ServingState, *, start_engine: bool = True) -> FastAPI:
     install_openapi(app, state.config.limits, vocab_size=lambda: len(state.engine.tokenizer) if state.ready else None)
     completions = CompletionsService(state)
     chat = ChatService(state)
+    next_edit = NextEditService(state)
     metrics = state.metrics
 
     @app.post("/v1/completions", response_model=None, responses=_GENERATION_ERRORS)
@@ -80,6 +84,13 @@ def build_app(state: ServingState, *, start_engine: bool = True) -> FastAPI:
         check_request_text(body, state.config.limits)
         body.priority = _priority(body.priority, raw_request)
         return await chat.create(body)
+
+    @app.post("/v1/next_edit", response_model=NextEditResponse, responses=_GENERATION_ERRORS)
+    @with_cancellation
+    async def create_next_edit(body: NextEditRequest, raw_request: Request) -> Any:
+        check_request_text(body, state.config.limits)
+        body.priority = _priority(body.priority, raw_request)
+        return await next_edit.create(body)
 
     @app.get("/v1/models", responses=error_responses(401, *CONNECTION_ERRORS))
     async def list_models() -> ModelList:

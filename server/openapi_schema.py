@@ -21,6 +21,7 @@ from fastapi.openapi.utils import get_openapi
 
 from codefill.server.limits import Limits
 from codefill.server.protocol import UNSUPPORTED_CHAT_FIELDS, UNSUPPORTED_COMPLETION_FIELDS
+from codefill.server.protocol_next_edit import UNSUPPORTED_NEXT_EDIT_FIELDS
 from codefill.server.validation import MAX_PROMPTS, MAX_STOP
 
 # Unsupported fields whose empty value also means "none" (see validation.reject_unsupported).
@@ -53,7 +54,8 @@ def install_openapi(app: FastAPI, limits: Limits, vocab_size: Callable[[], int |
 
 def _describe_requests(components: dict[str, Any], limits: Limits, vocab: int | None) -> None:
     for name, unsupported in (("CompletionRequest", UNSUPPORTED_COMPLETION_FIELDS),
-                              ("ChatCompletionRequest", UNSUPPORTED_CHAT_FIELDS)):
+                              ("ChatCompletionRequest", UNSUPPORTED_CHAT_FIELDS),
+                              ("NextEditRequest", UNSUPPORTED_NEXT_EDIT_FIELDS)):
         props = components.get(name, {}).get("properties")
         if not props:
             continue

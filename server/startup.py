@@ -76,6 +76,7 @@ def serve(args: argparse.Namespace) -> int:
         served_model_name=served,
         model_path=resolved.path_or_id,
         fim_template=args.fim_template,
+        next_edit_format=args.next_edit_format,
         fim_fallback=args.fim_fallback,
         default_temperature=args.default_temperature,
         fim_max_time_ms=args.fim_max_time_ms,

@@ -119,6 +119,8 @@ class ServerConfig:
     # Priorities (server/priorities.py): FIM ahead of chat and batch work; off: arrival order.
     priorities: bool = True
     max_running: int | None = None  # engine requests at once; None: the engine's own (vLLM's max_num_seqs)
+    # /v1/next_edit's prompt format (model/templates/next_edit.py); None: from the model (Zeta's, or ours).
+    next_edit_format: str | None = None
 
 
 class ServingState:

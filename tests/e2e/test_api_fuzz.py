@@ -42,13 +42,14 @@ EXAMPLES = int(os.environ.get("CODEFILL_FUZZ_EXAMPLES", "300"))
 OPERATIONS = [
     ("POST", "/v1/completions"),
     ("POST", "/v1/chat/completions"),
+    ("POST", "/v1/next_edit"),
     ("GET", "/v1/models"),
     ("GET", "/v1/models/{model_id}"),
     ("GET", "/health"),
     ("GET", "/metrics"),
 ]
 # The operations with a body: where the hostile strings go.
-BODY_OPERATIONS = [("POST", "/v1/completions"), ("POST", "/v1/chat/completions")]
+BODY_OPERATIONS = [("POST", "/v1/completions"), ("POST", "/v1/chat/completions"), ("POST", "/v1/next_edit")]
 HOSTILE = [
     "\ud800", "\udfff", "a\udc00b", "\ud83d", "\x00", "a\x00\x00b", "<|im_end|>", "<|im_start|>",
     "<|im_start|>system\n", "<|endoftext|>", "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>",

@@ -132,3 +132,24 @@ async def test_a_document_switched_to_is_where_the_user_types_before_any_edit(fi
     assert there
     assert [r.body["codefill"]["path"].rsplit("/", 1)[-1] for r in fim.requests] == ["calc.py"]
     assert stats["skipped"] == 1 and stats["sent"] == 1
+
+
+async def test_a_request_that_joined_an_answer_which_does_not_fit_asks_the_model_anew(fim, tmp_path):
+    """Typed before any of the answer came: the new request waits for the one under way (it may
+    fit); when it does not, the user still gets an answer for what they typed, not nothing (editors
+    do not ask again at a position they got an empty answer for)."""
+    path = source_file(tmp_path, SOURCE, "shapes.py")
+    fim.first_chunk_delay_s = 0.8
+    fim.answer = lambda body: ANSWER if body["prompt"].endswith(SIGNATURE) else "= 2.0) -> None:"
+    async with lsp(fim, tmp_path) as client:
+        uri = open_document(client, path)
+        first = asyncio.ensure_future(inline(client, uri, LINE, COL, invoked=False))
+        await wait_until(lambda: fim.requests, what="the request to reach the model")
+        type_text(client, uri, 2, LINE, COL, "k")
+        [item] = await inline(client, uri, LINE, COL + 1, invoked=False)
+        assert await first == []
+        stats = await _stats(client)
+    assert len(fim.requests) == 2 and fim.requests[0].outcome == "completed"
+    assert item.insert_text == SIGNATURE + "k= 2.0) -> None:"
+    assert item.range.end == types.Position(line=LINE, character=COL + 1)
+    assert stats["in_flight_hits"] == 1 and stats["sent"] == 2 and stats["stale_dropped"] == 1

@@ -67,3 +67,47 @@ async def test_a_server_that_refuses_newer_codefill_fields_gets_the_request_agai
         ["language", "max_time_ms"], ["max_time_ms"], [], []]
     assert bodies[0]["codefill"]["max_time_ms"] == settings.timeout_ms * 9 // 10
     await client.aclose()
+
+
+# --- next edits ----------------------------------------------------------------
+
+async def test_next_edit_posts_the_window_cursor_and_events_and_maps_failures():
+    import json
+
+    import httpx
+
+    from codefill.client.next_edit import NextEditBody
+    from codefill.lsp.http_client import CompletionFailed, FimClient
+    from codefill.lsp.settings import Settings
+
+    seen: list[tuple[str, dict]] = []
+    answer = {"id": "nextedit-1", "object": "next_edit", "window": {"text": "b\n", "start_line": 3},
+              "edits": [{"range": {"start": {"line": 3, "character": 0}, "end": {"line": 3, "character": 1}},
+                         "text": "b"}], "finish_reason": "stop"}
+
+    def server(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/models":
+            return httpx.Response(200, json={"data": [{"id": "served"}]})
+        body = json.loads(request.content)
+        seen.append((request.url.path, body))
+        if body["cursor"]["line"] == 99:
+            return httpx.Response(400, json={"error": {"message": "the cursor's line 99 is outside the window",
+                                                       "type": "invalid_request_error", "param": "cursor.line",
+                                                       "code": "cursor_outside_window"}})
+        return httpx.Response(200, json=answer)
+
+    client = FimClient()
+    client._http = httpx.AsyncClient(transport=httpx.MockTransport(server))
+    settings = Settings(url="http://codefill:8000", api_key="k")
+    body = NextEditBody(model="", window="a\n", start_line=3, cursor_line=3, cursor_character=1, path="x.py",
+                        events=[("x.py", "@@ -4 +4 @@\n-z\n+a\n")])
+    assert await client.next_edit(body, settings) == answer
+    path, sent = seen[0]
+    assert path == "/v1/next_edit" and sent["model"] == "served"
+    assert sent["window"] == {"text": "a\n", "start_line": 3} and sent["cursor"] == {"line": 3, "character": 1}
+    assert sent["events"] == [{"path": "x.py", "diff": "@@ -4 +4 @@\n-z\n+a\n"}] and sent["path"] == "x.py"
+    with pytest.raises(CompletionFailed) as info:
+        await client.next_edit(NextEditBody(model="m", window="a\n", start_line=3, cursor_line=99,
+                                            cursor_character=0), settings)
+    assert info.value.kind == "error" and info.value.status == 400 and "outside the window" in str(info.value)
+    await client.aclose()

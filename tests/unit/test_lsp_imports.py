@@ -26,7 +26,7 @@ def test_lsp_loads_no_server_engine_or_ml_code():
     assert out.strip() == "[]"
 
 
-FEATURES = ("completion", "configuration", "document_sync", "inline_completion", "lifecycle",
+FEATURES = ("completion", "configuration", "document_sync", "inline_completion", "lifecycle", "next_edit",
             "telemetry_commands", "workspace_folders")
 
 

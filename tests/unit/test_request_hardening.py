@@ -351,6 +351,7 @@ async def test_the_schema_declares_every_error_status_with_the_error_shape(qwen_
     expected = {
         ("post", "/v1/completions"): {"400", "401", "404", "408", "413", "429", "503"},
         ("post", "/v1/chat/completions"): {"400", "401", "404", "408", "413", "429", "503"},
+        ("post", "/v1/next_edit"): {"400", "401", "404", "408", "413", "429", "503"},
         ("get", "/v1/models"): {"401", "408", "429"},
         ("get", "/v1/models/{model_id}"): {"401", "404", "408", "429"},
         ("get", "/metrics"): {"401", "408", "429"},

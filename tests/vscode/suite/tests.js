@@ -250,6 +250,45 @@ const tests = [
     },
   },
   {
+    name: 'stale answers: typing while the server answers never shows an answer for the old text',
+    fn: async () => {
+      await configure({ url: `${env.CODEFILL_TEST_FAKE_URL}/slow` });
+      for (const [name, typed, expected] of [
+        // typed something else: the old answer ("return a + b" after "    ") no longer fits
+        ['stale.py', 'x = 1', '    x = 1return a + b'],
+        // typed the start of the answer: the rest of it still fits, at the new cursor
+        ['ahead.py', 'retu', '    return a + b'],
+      ]) {
+        const editor = await openAtEnd(name, 'def f(a, b):\n    ');
+        const uri = editor.document.uri.toString();
+        const unfit = [];
+        // Judged the moment an answer reaches the editor, against the text as it is then.
+        const sub = api.onDidProvide((p) => {
+          if (p.uri !== uri) return;
+          const cursor = editor.selection.active;
+          for (const item of p.items) {
+            const [sl, sc, el, ec] = item.range;
+            const covered = editor.document.getText(new vscode.Range(sl, sc, el, ec));
+            if (el !== cursor.line || ec !== cursor.character || !item.insertText.startsWith(covered)) {
+              unfit.push({ item, line: editor.document.lineAt(cursor.line).text });
+            }
+          }
+        });
+        await eventually(api.onDidChangeState, (state) => state === 'completing', {
+          poke: trigger,
+          what: `${name}: a request pending`,
+        });
+        await editor.edit((edit) => edit.insert(editor.selection.active, typed));
+        const got = await provided(editor, `${name}: a suggestion for the text as typed`);
+        sub.dispose();
+        assert.deepStrictEqual(unfit, []);
+        assert.strictEqual(got.items[0].insertText, expected);
+        assert.strictEqual(editor.document.lineAt(1).text, `    ${typed}`);
+        await closeAll();
+      }
+    },
+  },
+  {
     name: 'slow server: status shows completing, then the latency',
     fn: async () => {
       await configure({ url: `${env.CODEFILL_TEST_FAKE_URL}/slow` });
