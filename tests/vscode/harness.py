@@ -193,3 +193,44 @@ def launch_chromium(playwright):
 
 def clean(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+GHOST = ".monaco-editor .ghost-text-decoration, .monaco-editor .ghost-text"
+
+
+def open_and_type(page, url: str, name: str, shown: str, typed: str, delay_ms: int) -> None:
+    """Open the workbench, wait for the extension to be ready (typing before its provider is
+    registered loses the automatic trigger), open `name` (its text contains `shown`) through the
+    quick open, and type `typed` at its end, key by key."""
+    page.goto(url, timeout=60_000)
+    page.wait_for_selector(".monaco-workbench", timeout=60_000)
+    page.wait_for_selector('[aria-label^="codefill: ready"]', timeout=90_000)
+    page.keyboard.press("Control+P")
+    page.wait_for_selector(".quick-input-widget", state="visible", timeout=10_000)
+    page.keyboard.type(name)
+    page.wait_for_selector(".quick-input-list .monaco-list-row", timeout=10_000)
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f".monaco-editor .view-lines:has-text('{shown}')", timeout=30_000)
+    page.locator(".monaco-editor .view-lines").first.click()
+    page.keyboard.press("Control+End")
+    page.keyboard.type(typed, delay=delay_ms)
+
+
+def ghost_text(page, attempts: int = 4) -> str:
+    """The ghost text's first line, once shown. An automatic trigger can be lost to a race with
+    the typing; each retry asks explicitly through the command palette (Alt+\\ does not reach
+    VS Code in headless Chromium)."""
+    for attempt in range(attempts):
+        try:
+            page.wait_for_selector(GHOST, state="visible", timeout=20_000)
+            # VS Code splits the line's ghost text into spans (per token): all of them, in order.
+            return "".join(page.locator(".monaco-editor .view-line .ghost-text-decoration").all_text_contents())
+        except Exception:  # noqa: BLE001 - Playwright's TimeoutError: try the explicit trigger
+            if attempt == attempts - 1:
+                raise
+            page.keyboard.press("F1")
+            page.wait_for_selector(".quick-input-widget", state="visible", timeout=10_000)
+            page.keyboard.type("codefill: Complete Now")
+            page.wait_for_selector(".quick-input-list .monaco-list-row", timeout=10_000)
+            page.keyboard.press("Enter")
+    raise AssertionError("unreachable")

@@ -15,7 +15,6 @@ import tempfile
 from pathlib import Path
 
 from tests.vscode import harness
-from tests.vscode.test_smoke import GHOST
 
 SOURCE = '''from dataclasses import dataclass
 
@@ -61,28 +60,9 @@ def main() -> int:
                 browser = harness.launch_chromium(p)
                 try:
                     page = browser.new_page(viewport={"width": 1200, "height": 640})
-                    page.goto(server.workbench_url(workspace), timeout=60_000)
-                    page.wait_for_selector('[aria-label^="codefill: ready"]', timeout=90_000)
-                    page.keyboard.press("Control+P")
-                    page.wait_for_selector(".quick-input-widget", state="visible", timeout=10_000)
-                    page.keyboard.type("geometry.py")
-                    page.wait_for_selector(".quick-input-list .monaco-list-row", timeout=10_000)
-                    page.keyboard.press("Enter")
-                    page.wait_for_selector(".monaco-editor .view-lines:has-text('dataclass')", timeout=30_000)
-                    page.locator(".monaco-editor .view-lines").first.click()
-                    page.keyboard.press("Control+End")
-                    page.keyboard.type(TYPED, delay=40)
-                    for attempt in range(3):
-                        try:
-                            page.wait_for_selector(GHOST, state="visible", timeout=60_000)
-                            break
-                        except Exception:  # noqa: BLE001 - retry with the explicit trigger
-                            if attempt == 2:
-                                raise
-                            page.keyboard.press("F1")
-                            page.keyboard.type("codefill: Complete Now")
-                            page.wait_for_selector(".quick-input-list .monaco-list-row", timeout=10_000)
-                            page.keyboard.press("Enter")
+                    harness.open_and_type(page, server.workbench_url(workspace), "geometry.py", "dataclass",
+                                          TYPED, delay_ms=40)
+                    harness.ghost_text(page)
                     # The status bar's latency is drawn with the answer; wait for it.
                     page.wait_for_selector('[aria-label^="codefill: ready, last completion"]', timeout=30_000)
                     page.screenshot(path=args.out)

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from tests.vscode import harness
 
-GHOST = ".monaco-editor .ghost-text-decoration, .monaco-editor .ghost-text"
 TYPED = "    return"
 
 
@@ -23,26 +22,6 @@ def _prepare_workspace(base: Path, url: str) -> Path:
     (workspace / ".venv" / "bin" / "codefill").symlink_to(harness.CODEFILL)
     (workspace / "greet.py").write_text("def greet(name):\n")
     return workspace
-
-
-def _ghost_text(page, attempts: int = 4) -> str:
-    """The ghost text's first line, once shown. An automatic trigger can be lost to a race with
-    the typing; each retry asks explicitly through the command palette (Alt+\\ does not reach
-    VS Code in headless Chromium)."""
-    for attempt in range(attempts):
-        try:
-            page.wait_for_selector(GHOST, state="visible", timeout=20_000)
-            # VS Code splits the line's ghost text into spans (per token): all of them, in order.
-            return "".join(page.locator(".monaco-editor .view-line .ghost-text-decoration").all_text_contents())
-        except Exception:  # noqa: BLE001 - Playwright's TimeoutError: try the explicit trigger
-            if attempt == attempts - 1:
-                raise
-            page.keyboard.press("F1")
-            page.wait_for_selector(".quick-input-widget", state="visible", timeout=10_000)
-            page.keyboard.type("codefill: Complete Now")
-            page.wait_for_selector(".quick-input-list .monaco-list-row", timeout=10_000)
-            page.keyboard.press("Enter")
-    raise AssertionError("unreachable")
 
 
 def test_ghost_text_accepted_with_tab(vscode_installed, tiny_serve, tmp_path):
@@ -60,24 +39,13 @@ def test_ghost_text_accepted_with_tab(vscode_installed, tiny_serve, tmp_path):
             try:
                 page = browser.new_page(viewport={"width": 1280, "height": 800})
                 try:
-                    page.goto(server.workbench_url(workspace), timeout=60_000)
-                    page.wait_for_selector(".monaco-workbench", timeout=60_000)
-                    # Typing before the provider is registered loses the automatic trigger.
-                    page.wait_for_selector('[aria-label^="codefill: ready"]', timeout=90_000)
-                    page.keyboard.press("Control+P")
-                    page.wait_for_selector(".quick-input-widget", state="visible", timeout=10_000)
-                    page.keyboard.type("greet.py")
-                    page.wait_for_selector(".quick-input-list .monaco-list-row", timeout=10_000)
-                    page.keyboard.press("Enter")
-                    page.wait_for_selector(".monaco-editor .view-lines:has-text('def greet')", timeout=30_000)
-                    page.locator(".monaco-editor .view-lines").first.click()
-                    page.keyboard.press("Control+End")
-                    page.keyboard.type(TYPED, delay=30)
-                    ghost = _ghost_text(page).replace("\u00a0", " ")
+                    harness.open_and_type(page, server.workbench_url(workspace), "greet.py", "def greet", TYPED,
+                                          delay_ms=30)
+                    ghost = harness.ghost_text(page).replace("\u00a0", " ")
                     assert ghost.strip(), "the ghost text is empty"
                     page.screenshot(path=str(harness.ARTIFACTS / "smoke-ghost-text.png"))
                     page.keyboard.press("Tab")
-                    page.wait_for_selector(GHOST, state="detached", timeout=10_000)
+                    page.wait_for_selector(harness.GHOST, state="detached", timeout=10_000)
                     page.keyboard.press("Control+S")
                     expected_start = "def greet(name):\n" + TYPED + ghost
                     text = harness.wait_until(
