@@ -18,6 +18,9 @@ through any OpenAI-compatible server (the model being tuned, served by
   statuses the report counts.
 - `validate`: responses run with their own tests; the first passing one per
   instruction is kept; pass rates.
+- repairs a small teacher needs: `missing_imports` (imports an answer forgot), `pruned_tests`
+  (`--prune-tests`: right code, some wrong tests), `distinct_tasks` (one instruction per task),
+  `own_answers` (`--answers own`: answers in the served model's own voice).
 - `dataset`: the JSONL of chat messages (with `meta`), decontaminated again.
 - `report`: counts of every step, pass rates, durations (JSON and Markdown).
 - `pipeline`: `run_instruct`, all of it in order; `data_run`: its settings from the command line, and the

@@ -29,7 +29,7 @@ from typing import Any
 
 from codefill.jobs.instruct_data import own_answers
 from codefill.jobs.instruct_data.dataset import DatasetStats, build_examples, decontaminate_examples, write_jsonl
-from codefill.jobs.instruct_data.distinct import distinct_instructions
+from codefill.jobs.instruct_data.distinct_tasks import distinct_instructions
 from codefill.jobs.instruct_data.evolve import Instruction, evolve
 from codefill.jobs.instruct_data.generate import (
     Api,

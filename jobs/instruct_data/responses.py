@@ -11,7 +11,7 @@ import ast
 from dataclasses import dataclass
 
 from codefill.jobs.evaluation.code_extraction import FencedBlock, fenced_blocks
-from codefill.jobs.instruct_data.imports import missing_imports
+from codefill.jobs.instruct_data.missing_imports import missing_imports
 from codefill.jobs.instruct_data.prompts import _NEXT_SECTION, TESTS
 
 

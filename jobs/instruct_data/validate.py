@@ -18,7 +18,7 @@ A response counts as:
 - the sandbox's status otherwise: `passed`, `failed`, `timeout`, `memory`
   (see `codefill.jobs.instruct_data.sandbox`; `blocked` is kept as a column and no longer given);
 - `pruned` (only with `prune_tests`): it failed, and passes with the checks it
-  failed left out (`codefill.jobs.instruct_data.pruning`).
+  failed left out (`codefill.jobs.instruct_data.pruned_tests`).
 
 Per instruction, the first passing response (lowest index) is kept, or failing
 that the first pruned one; the others are dropped. Pass rates are reported per response (passed / run) and per
@@ -40,8 +40,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from codefill.jobs.instruct_data import pruning
-from codefill.jobs.instruct_data.distinct import task_name
+from codefill.jobs.instruct_data import pruned_tests
+from codefill.jobs.instruct_data.distinct_tasks import task_name
 from codefill.jobs.instruct_data.prompts import example_code
 from codefill.jobs.instruct_data.responses import ParsedResponse, parse_response, with_tests_replaced
 from codefill.jobs.instruct_data.sandbox import STATUSES, SandboxLimits, SandboxResult, run_sandboxed
@@ -79,7 +79,7 @@ class ValidationStats:
     instructions: int = 0
     instructions_kept: int = 0
     executions_cached: int = 0
-    imports_added: int = 0  # answers run with imports they forgot (see codefill.jobs.instruct_data.imports)
+    imports_added: int = 0  # answers run with imports they forgot (see codefill.jobs.instruct_data.missing_imports)
     checks_dropped: int = 0  # failing checks left out of the `pruned` answers
 
     @property
@@ -182,7 +182,7 @@ def validate(
     prune_tests: bool = False,
 ) -> tuple[list[Outcome], dict[str, Outcome], ValidationStats]:
     """Every candidate's outcome (in order), the kept response per instruction id, and the counts.
-    With `prune_tests`, failed answers get a second chance (see `codefill.jobs.instruct_data.pruning`)."""
+    With `prune_tests`, failed answers get a second chance (see `codefill.jobs.instruct_data.pruned_tests`)."""
     outcomes: list[Outcome] = []
     stats = ValidationStats(responses=len(candidates))
     runner = _Runner(limits, sandbox, store, workers, progress, stats)
@@ -220,20 +220,20 @@ def validate(
 
 
 def _prune(outcomes: list[Outcome], runner: _Runner, stats: ValidationStats) -> None:
-    """Failed answers: each check on its own, then the passing checks together (see `pruning`)."""
+    """Failed answers: each check on its own, then the passing checks together (see `pruned_tests`)."""
     plans = []
     for o in outcomes:
         if o.outcome != "failed" or o.response is None:
             continue
-        statements = pruning.split_statements(o.response.tests)
-        if statements is None or sum(s.check for s in statements) < pruning.MIN_CHECKS:
+        statements = pruned_tests.split_statements(o.response.tests)
+        if statements is None or sum(s.check for s in statements) < pruned_tests.MIN_CHECKS:
             continue
-        plans.append((o, statements, pruning.check_programs(o.response.code, statements)))
+        plans.append((o, statements, pruned_tests.check_programs(o.response.code, statements)))
     results = runner.run([p for _, _, checks in plans for p in checks], "running checks one by one")
     finals = []
     for o, statements, checks in plans:
         passed = [results[p].status == "passed" for p in checks]
-        kept = pruning.pruned(statements, passed)
+        kept = pruned_tests.pruned(statements, passed)
         response = None if kept is None else with_tests_replaced(o.response, "\n".join(s.source for s in kept))
         if response is not None:
             finals.append((o, response, passed.count(False)))

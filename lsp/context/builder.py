@@ -9,7 +9,7 @@ from codefill.lsp.context.crossfile import CrossFileContext, display_path
 from codefill.lsp.context.completion_context import CompletionContext, context_key
 from codefill.lsp.context.multiline import multiline_hint
 from codefill.lsp.context.windows import SNAP_LINES, cut_windows
-from codefill.lsp.context.workspace import OutlineCache
+from codefill.lsp.context.file_outlines import OutlineCache
 from codefill.lsp.documents import DocumentStore, SyntaxDocument
 
 # Of the local budget, the suffix gets this share (Copilot's suffixPercent is 15 too); the prefix

@@ -18,8 +18,8 @@ from codefill.lsp.context.definitions import Outline, Site
 from codefill.lsp.context.import_resolvers import ImportTarget, list_sources
 from codefill.lsp.context.import_statements import import_nodes, signature
 from codefill.lsp.context.imports import resolve_imports
-from codefill.lsp.context.syntax import identifier_query
-from codefill.lsp.context.workspace import OutlineCache
+from codefill.lsp.context.grammar_nodes import identifier_query
+from codefill.lsp.context.file_outlines import OutlineCache
 from codefill.lsp.documents import DocumentStore, SyntaxDocument
 from codefill.lsp.languages import same_group
 

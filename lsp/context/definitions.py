@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from tree_sitter import Node, Tree
 
-from codefill.lsp.context.syntax import CALLABLE, CONTAINER, DATA, LanguageSpec
+from codefill.lsp.context.grammar_nodes import CALLABLE, CONTAINER, DATA, LanguageSpec
 
 # Definitions up to this size are shown whole.
 SHORT_LINES = 12

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from codefill.lsp.context.syntax import spec_for
+from codefill.lsp.context.grammar_nodes import spec_for
 from codefill.lsp.documents import SyntaxDocument
 
 # Right of the cursor, only the closing half of what the line opened.

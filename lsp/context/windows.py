@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from tree_sitter import Node
 
-from codefill.lsp.context.syntax import LanguageSpec, spec_for
+from codefill.lsp.context.grammar_nodes import LanguageSpec, spec_for
 from codefill.lsp.documents import SyntaxDocument
 
 # How far (in lines, and as a share of the window) the cut may move to reach a boundary;

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from codefill.jobs.instruct_data.distinct import distinct_instructions, task_name
+from codefill.jobs.instruct_data.distinct_tasks import distinct_instructions, task_name
 from codefill.jobs.instruct_data.evolve import Instruction
-from codefill.jobs.instruct_data.imports import missing_imports
+from codefill.jobs.instruct_data.missing_imports import missing_imports
 from codefill.jobs.instruct_data.responses import parse_response
-from codefill.jobs.instruct_data.pruning import split_statements
+from codefill.jobs.instruct_data.pruned_tests import split_statements
 from codefill.jobs.instruct_data.sandbox import SandboxLimits
 from codefill.jobs.instruct_data.validate import Candidate, validate
 from tests.fakes import FakeServer

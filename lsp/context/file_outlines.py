@@ -13,7 +13,7 @@ import time
 from collections import OrderedDict
 
 from codefill.lsp.context.definitions import Outline, build_outline
-from codefill.lsp.context.syntax import spec_for
+from codefill.lsp.context.grammar_nodes import spec_for
 from codefill.lsp.documents import DocumentStore, SyntaxDocument
 from codefill.lsp.languages import language_for, parser_for
 
