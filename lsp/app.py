@@ -12,6 +12,7 @@ from codefill.lsp.features import (
     configuration,
     document_sync,
     inline_completion,
+    inline_edit,
     lifecycle,
     next_edit,
     telemetry_commands,
@@ -28,6 +29,7 @@ FEATURES = (
     inline_completion,
     completion,
     next_edit,
+    inline_edit,
     telemetry_commands,
 )
 

@@ -106,13 +106,8 @@ class FimClient:
         try:
             async with asyncio.timeout(settings.timeout_ms / 1000):
                 return await self._complete(ctx, multiline, settings, on_text)
-        except TimeoutError as exc:
-            raise CompletionFailed(f"no answer from {settings.url} within {settings.timeout_ms} ms",
-                                   kind="timeout", url=settings.url) from exc
-        except httpx.HTTPError as exc:
-            kind = "unreachable" if isinstance(exc, _UNREACHABLE) else "error"
-            raise CompletionFailed(f"request to {settings.url} failed: {type(exc).__name__}: {exc}",
-                                   kind=kind, url=settings.url) from exc
+        except (TimeoutError, httpx.HTTPError) as exc:
+            raise _transport_failure(exc, settings) from exc
 
     async def _complete(self, ctx: Any, multiline: bool | None, settings: Settings,
                         on_text: Callable[[str], None] | None) -> str:
@@ -202,13 +197,8 @@ class FimClient:
             if exc.status is None:
                 raise CompletionFailed(str(exc), url=settings.url) from exc
             raise CompletionFailed.from_status(str(exc), exc.status, settings.url) from exc
-        except TimeoutError as exc:
-            raise CompletionFailed(f"no answer from {settings.url} within {settings.timeout_ms} ms",
-                                   kind="timeout", url=settings.url) from exc
-        except httpx.HTTPError as exc:
-            kind = "unreachable" if isinstance(exc, _UNREACHABLE) else "error"
-            raise CompletionFailed(f"request to {settings.url} failed: {type(exc).__name__}: {exc}",
-                                   kind=kind, url=settings.url) from exc
+        except (TimeoutError, httpx.HTTPError) as exc:
+            raise _transport_failure(exc, settings) from exc
 
     async def _first_model(self, settings: Settings) -> str:
         root = api_root(settings.url)
@@ -264,3 +254,14 @@ async def _drain(lines: AsyncIterator[str]) -> None:
 
 def _headers(settings: Settings) -> dict[str, str]:
     return auth_headers(settings.api_key)
+
+
+def _transport_failure(exc: Exception, settings: Settings) -> CompletionFailed:
+    """A request that ran out of its `timeout_ms` or never got an HTTP answer, in the terms the
+    editor status tells the user (a wrong `url` reads differently from a busy server)."""
+    if isinstance(exc, TimeoutError):
+        return CompletionFailed(f"no answer from {settings.url} within {settings.timeout_ms} ms",
+                                kind="timeout", url=settings.url)
+    kind = "unreachable" if isinstance(exc, _UNREACHABLE) else "error"
+    return CompletionFailed(f"request to {settings.url} failed: {type(exc).__name__}: {exc}", kind=kind,
+                            url=settings.url)

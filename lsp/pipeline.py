@@ -19,6 +19,7 @@ from codefill.lsp.debounce import Debouncer
 from codefill.lsp.editor_status import EditorStatus
 from codefill.lsp.http_client import CompletionFailed, FimClient
 from codefill.lsp.model_calls import ModelCall, ModelCalls
+from codefill.lsp.next_edit_delivery import InlineEdit, NextEditDelivery
 from codefill.lsp.freshness import rebase
 from codefill.lsp.settings import Settings
 from codefill.lsp.stats import PipelineStats
@@ -59,6 +60,7 @@ class CompletionPipeline:
         self.debouncer = Debouncer()
         self.stats = PipelineStats()
         self.calls = ModelCalls()
+        self.next_edits = NextEditDelivery(store, self.client, self.stats, self.debouncer)
         self._invoked: dict[str, int] = {}  # explicit requests running, per document
         self.settings = settings
         self._builder: Any = None
@@ -89,10 +91,13 @@ class CompletionPipeline:
                                            suffix_share=suffix_percent / 100)
         return self._builder
 
-    async def complete(self, uri: str, line: int, character: int, *, invoked: bool) -> Completion | None:
+    async def complete(self, uri: str, line: int, character: int, *, invoked: bool,
+                       next_edit: bool = False) -> Completion | InlineEdit | None:
         """The completion at a position, or None (nothing to say, refused, failed or
         superseded by a newer request for the same document). Never raises but for
-        cancellation by the client."""
+        cancellation by the client. `next_edit`: the caller can show an edit near the cursor
+        (inline completion's `range`), which is asked first where the settings and the user's
+        edits call for one (codefill.lsp.next_edit_delivery)."""
         started = time.perf_counter()
         if not invoked and uri in self._invoked:
             # The user asked on purpose (a key); an automatic request must not supersede that.
@@ -102,7 +107,8 @@ class CompletionPipeline:
         if invoked:
             self._invoked[uri] = self._invoked.get(uri, 0) + 1
         try:
-            return await self.debouncer.run(uri, lambda: self._complete(uri, line, character, invoked, started))
+            work = self._next_edit_or_complete if next_edit else self._complete
+            return await self.debouncer.run(uri, lambda: work(uri, line, character, invoked, started))
         except asyncio.CancelledError:
             self.stats.cancelled += 1
             log.debug("request at %s:%d:%d cancelled by the client", uri, line + 1, character + 1)
@@ -115,6 +121,19 @@ class CompletionPipeline:
                 left = self._invoked.pop(uri) - 1
                 if left:
                     self._invoked[uri] = left
+
+    async def _next_edit_or_complete(self, uri: str, line: int, character: int, invoked: bool,
+                                     started: float) -> Completion | InlineEdit | None:
+        doc = self.store.get(uri)
+        revision = doc.revision if doc is not None else None
+        found = await self.next_edits.inline_edit(uri, line, character, self.settings, invoked=invoked)
+        if found is not None:
+            self.stats.requests += 1
+            return found
+        if doc is not None and (self.store.get(uri) is not doc or doc.revision != revision):
+            return None  # the position is for text that is gone: the newer text gets its own request
+        # No next edit to show: the completion at the cursor, so turning next edits on never gives less.
+        return await self._complete(uri, line, character, invoked, started)
 
     async def _complete(self, uri: str, line: int, character: int, invoked: bool, started: float) -> Completion | None:
         settings = self.settings
@@ -223,9 +242,11 @@ class CompletionPipeline:
         doc = self.store.get(uri)
         if doc is not None:
             self.calls.changed(uri, doc.text)
+        self.next_edits.changed(uri)
 
     def document_closed(self, uri: str) -> None:
         self.calls.closed(uri)
+        self.next_edits.closed(uri)
 
     def _is_where_the_user_types(self, uri: str, doc: Any, offset: int) -> bool:
         """Some clients ask for every open buffer at once; only the document being edited,

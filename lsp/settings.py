@@ -52,6 +52,11 @@ class Settings:
     timeout_ms: int = 10_000
     cache_size: int = 256
     telemetry: bool = True
+    # Off until next-edit models are proven in editors: FIM ghost text stays the default path.
+    next_edit: bool = False
+    # A next edit is asked only once the user has paused this long after an edit: a
+    # suggestion of the rest of a change is worth the wait, one per keystroke is not.
+    next_edit_debounce_ms: int = 400
     data_dir: str = field(default_factory=default_data_dir)
 
     def merged(self, overrides: Mapping[str, Any]) -> tuple[Settings, list[str]]:
@@ -175,6 +180,8 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "timeout_ms": _int_in(100, 600_000),
     "cache_size": _int_in(0, 100_000),
     "telemetry": _bool,
+    "next_edit": _bool,
+    "next_edit_debounce_ms": _int_in(0, 10_000),
     "data_dir": _directory,
 }
 assert set(_PARSERS) == set(known_keys()), "every setting needs a parser"

@@ -20,6 +20,8 @@ class PipelineStats:
     stale_dropped: int = 0  # answered for text that is gone
     stale_adjusted: int = 0  # the user typed the answer's start meanwhile: the rest was shown
     shown: int = 0  # completions returned
+    next_edit_sent: int = 0  # HTTP requests for a next edit (codefill.lsp.next_edit_delivery)
+    next_edit_shown: int = 0  # next edits returned as inline completion
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)

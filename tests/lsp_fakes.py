@@ -10,6 +10,10 @@ turns into an engine abort) or "error". Knobs, changeable while it runs:
 * `chunk_delay_s`: pause between chunks of `chunk_chars` characters (a slow model,
   for cancellation tests).
 
+`/v1/next_edit` answers `next_edits` (a list of `{"range", "text"}`) after `next_edit_delay_s`,
+recording each body in `next_edit_requests` and its outcome ("completed" or "aborted", the
+client gone before the answer) in `next_edit_outcomes`.
+
 Run it with `tests.fakes.FakeServer(fake.app())`.
 """
 
@@ -53,6 +57,10 @@ class FimFake:
         self.chunk_chars = 4
         self.requests: list[FakeRequest] = []
         self.model_list_calls = 0
+        self.next_edits: list[dict[str, Any]] = []
+        self.next_edit_delay_s = 0.0
+        self.next_edit_requests: list[dict[str, Any]] = []
+        self.next_edit_outcomes: list[str] = []
 
     def reset(self, text: str | None = None) -> None:
         self.requests.clear()
@@ -60,6 +68,10 @@ class FimFake:
         self.first_chunk_delay_s = 0.0
         self.chunk_delay_s = 0.0
         self.answer = None
+        self.next_edits = []
+        self.next_edit_delay_s = 0.0
+        self.next_edit_requests.clear()
+        self.next_edit_outcomes.clear()
         if text is not None:
             self.text = text
 
@@ -82,6 +94,19 @@ class FimFake:
         async def models():
             fake.model_list_calls += 1
             return {"object": "list", "data": [{"id": MODEL, "object": "model", "max_model_len": 4096}]}
+
+        @app.post("/v1/next_edit")
+        async def next_edit(body: dict, request: Request):
+            fake.next_edit_requests.append(body)
+            deadline = time.monotonic() + fake.next_edit_delay_s
+            while time.monotonic() < deadline:
+                if await request.is_disconnected():
+                    fake.next_edit_outcomes.append("aborted")
+                    return JSONResponse({}, status_code=499)
+                await asyncio.sleep(POLL_S)
+            fake.next_edit_outcomes.append("completed")
+            return {"id": "nextedit-fake", "object": "next_edit", "model": body.get("model"),
+                    "window": body["window"], "edits": list(fake.next_edits), "finish_reason": "stop"}
 
         @app.post("/v1/completions")
         async def completions(body: dict, request: Request):
