@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from codefill.lsp.custom_params import document_position
 from codefill.lsp.server import CodefillLanguageServer
 
 log = logging.getLogger(__name__)
@@ -25,27 +26,20 @@ COPILOT_INLINE_EDIT = "textDocument/copilotInlineEdit"
 NONE: dict[str, Any] = {"edits": []}
 
 
-def _field(obj: Any, name: str) -> Any:
-    # pygls gives a custom request's params as an attribute object or a dict, by version.
-    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
-
-
 def register(server: CodefillLanguageServer) -> None:
     @server.feature(COPILOT_INLINE_EDIT)
     async def copilot_inline_edit(ls: CodefillLanguageServer, params: Any) -> dict[str, Any]:
-        document = _field(params, "textDocument")
-        uri, version = _field(document, "uri"), _field(document, "version")
-        position = _field(params, "position")
-        line, character = _field(position, "line"), _field(position, "character")
-        if not isinstance(uri, str) or not isinstance(line, int) or not isinstance(character, int):
+        at = document_position(params)
+        if at is None:
             log.warning("%s needs textDocument.uri and position.line/character: ignored", COPILOT_INLINE_EDIT)
             return NONE
+        uri = at.uri
         doc = ls.store.get(uri)
         if not ls.settings.next_edit or doc is None:
             return NONE
-        if isinstance(version, int) and version != doc.version:
+        if at.version is not None and at.version != doc.version:
             return NONE  # asked for a version already gone
-        answer = await ls.pipeline.next_edits.edits(uri, line, character, ls.settings)
+        answer = await ls.pipeline.next_edits.edits(uri, at.line, at.character, ls.settings)
         if answer is None:
             return NONE
         return {"edits": [{"range": e["range"], "text": e["text"],

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from codefill.lsp.custom_params import document_position
 from codefill.lsp.http_client import CompletionFailed
 from codefill.lsp.next_edit import next_edit_body
 from codefill.lsp.server import CodefillLanguageServer
@@ -26,20 +27,14 @@ log = logging.getLogger(__name__)
 NEXT_EDIT = "codefill/nextEdit"
 
 
-def _field(obj: Any, name: str) -> Any:
-    # pygls gives a custom request's params as an attribute object or a dict, by version.
-    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
-
-
 def register(server: CodefillLanguageServer) -> None:
     @server.feature(NEXT_EDIT)
     async def next_edit(ls: CodefillLanguageServer, params: Any) -> dict[str, Any] | None:
-        uri = _field(_field(params, "textDocument"), "uri")
-        position = _field(params, "position")
-        line, character = _field(position, "line"), _field(position, "character")
-        if not isinstance(uri, str) or not isinstance(line, int) or not isinstance(character, int):
+        at = document_position(params)
+        if at is None:
             log.warning("%s needs textDocument.uri and position.line/character: ignored", NEXT_EDIT)
             return None
+        uri, line, character = at.uri, at.line, at.character
         doc = ls.store.get(uri)
         body = next_edit_body(ls.store, uri, line, character, model=ls.settings.model or "")
         if doc is None or body is None:
