@@ -143,7 +143,11 @@ async def run_one(http: httpx.AsyncClient, url: str, planned: Planned) -> Outcom
                     return outcome("abandoned")
             return outcome("error", f"stream ended after {chunks} chunks without [DONE]")
     except (httpx.HTTPError, ValueError) as exc:
-        return outcome("error", f"{type(exc).__name__}: {exc}")
+        # httpx's ReadError often says nothing itself; the socket error under it tells a reset
+        # connection from a closed one, and how far the stream got tells when.
+        cause = exc.__cause__ or exc.__context__
+        detail = str(exc) or (f"{type(cause).__name__}: {cause}" if cause is not None else "")
+        return outcome("error", f"{type(exc).__name__}: {detail} (after {chunks} chunks)")
 
 
 @dataclass
