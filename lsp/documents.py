@@ -43,6 +43,16 @@ def uri_to_path(uri: str) -> str | None:
 
 
 
+def display_path(store: DocumentStore, path: str) -> str:
+    """A workspace-relative path with '/' separators; a bare file name outside the workspace."""
+    if not os.path.isabs(path):
+        return path  # a URI without a file path (untitled:...)
+    folder = store.workspace_folder_of(path)
+    if folder is None:
+        return os.path.basename(path)
+    return os.path.relpath(path, folder).replace(os.sep, "/")
+
+
 _revisions = itertools.count(1)
 
 

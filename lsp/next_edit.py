@@ -2,27 +2,18 @@
 edit events (codefill.lsp.edit_history), ready for `FimClient.next_edit`.
 
 The window is whole lines, a few above the cursor and more below (where the edit the user is
-about to make usually is: the next uses of what they just changed); paths are relative to the
-workspace folder, as the model saw them in training and as no absolute path needs to leave.
+about to make usually is: the next uses of what they just changed); files are named as the FIM
+prompt names them (codefill.lsp.documents.display_path: relative to the workspace folder,
+a bare name outside it), so no absolute path leaves.
 """
 
 from __future__ import annotations
 
-import os
-
 from codefill.client.next_edit import NextEditBody
-from codefill.lsp.documents import DocumentStore
+from codefill.lsp.documents import DocumentStore, display_path
 
 LINES_ABOVE = 5
 LINES_BELOW = 15  # with the cursor's line: a 21-line window, Sweep's size
-
-
-def display_path(store: DocumentStore, path: str | None, uri: str) -> str:
-    """The file as the prompt names it: relative to its workspace folder, else as it is."""
-    if path is None:
-        return uri
-    folder = store.workspace_folder_of(path)
-    return os.path.relpath(path, folder) if folder else path
 
 
 def next_edit_body(store: DocumentStore, uri: str, line: int, character: int, *, model: str = "",
@@ -40,7 +31,7 @@ def next_edit_body(store: DocumentStore, uri: str, line: int, character: int, *,
         end = index.line_start(last + 1) if last + 1 < index.line_count else len(doc.text)
         window = doc.text[start:end]
         events = store.edit_events()
-        paths = {d.uri: display_path(store, d.path, d.uri) for d in store.documents()}
+        paths = {d.uri: display_path(store, d.path or d.uri) for d in store.documents()}
     return NextEditBody(
         model=model, window=window, start_line=first, cursor_line=line, cursor_character=character,
         path=paths.get(uri, uri), language=doc.language or doc.language_id or None,
@@ -48,4 +39,4 @@ def next_edit_body(store: DocumentStore, uri: str, line: int, character: int, *,
     )
 
 
-__all__ = ["LINES_ABOVE", "LINES_BELOW", "display_path", "next_edit_body"]
+__all__ = ["LINES_ABOVE", "LINES_BELOW", "next_edit_body"]

@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import bisect
 import difflib
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from codefill.model.utf16 import utf16_len, utf16_to_index
 
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 
@@ -42,21 +45,6 @@ class TextEdit:
 def split_lines(text: str) -> list[str]:
     """The lines of `text`, each with its line break (the last may have none)."""
     return _LINE.findall(text)
-
-
-def utf16_len(text: str) -> int:
-    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
-
-
-def utf16_to_index(line: str, character: int) -> int:
-    """The string index of a UTF-16 column in a line (past its end clamps; inside a pair: before it)."""
-    units = 0
-    for i, ch in enumerate(line):
-        width = 2 if ord(ch) > 0xFFFF else 1
-        if units + width > character:
-            return i
-        units += width
-    return len(line)
 
 
 def align_final_break(window: str, rewrite: str) -> str:
@@ -83,9 +71,7 @@ def compute_edits(window: str, rewrite: str, start_line: int = 0) -> list[TextEd
     if rewrite == window or (not rewrite.strip() and window.strip()) or _cut_short(window, rewrite):
         return []
     old, new = split_lines(window), split_lines(rewrite)
-    starts = [0]
-    for line in old:
-        starts.append(starts[-1] + len(line))
+    starts = _line_starts(old)
     edits = []
     matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
@@ -155,6 +141,11 @@ def _position(lines: Sequence[str], starts: Sequence[int], offset: int, start_li
     return Position(start_line + i, utf16_len(content[:column]))
 
 
+def _line_starts(lines: Sequence[str]) -> list[int]:
+    """Each line's string index in the text, and the text's length last."""
+    return [0, *itertools.accumulate(map(len, lines))]
+
+
 def _line_of(starts: Sequence[int], offset: int) -> int:
     return bisect.bisect_right(starts, offset) - 1
 
@@ -162,9 +153,7 @@ def _line_of(starts: Sequence[int], offset: int) -> int:
 def apply_edits(window: str, edits: Sequence[TextEdit], start_line: int = 0) -> str:
     """The window with the edits applied (non-overlapping, in order): what a client does."""
     lines = split_lines(window)
-    starts = [0]
-    for line in lines:
-        starts.append(starts[-1] + len(line))
+    starts = _line_starts(lines)
 
     def index(pos: Position) -> int:
         i = pos.line - start_line
@@ -182,5 +171,4 @@ def apply_edits(window: str, edits: Sequence[TextEdit], start_line: int = 0) -> 
     return "".join(out)
 
 
-__all__ = ["Position", "TextEdit", "align_final_break", "apply_edits", "compute_edits", "split_lines",
-           "utf16_len", "utf16_to_index"]
+__all__ = ["Position", "TextEdit", "align_final_break", "apply_edits", "compute_edits", "split_lines"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from codefill.model.context_window import PromptTooLong, fit_tokens
 from codefill.model.engines import SamplingOptions
-from codefill.model.next_edit_edits import align_final_break, compute_edits, split_lines, utf16_len, utf16_to_index
+from codefill.model.next_edit_edits import align_final_break, compute_edits, split_lines
 from codefill.model.templates.encoding import encode_text
 from codefill.model.templates.fim import special_token_id
 from codefill.model.templates.fim_prompt import ContextFile
@@ -22,17 +22,18 @@ from codefill.model.templates.next_edit import (
     detect_next_edit_format,
     get_next_edit_format,
 )
+from codefill.model.utf16 import utf16_len, utf16_to_index
 from codefill.server.choice_streams import FirstTokenTimer, TextFilter, choice_stream
 from codefill.server.errors import APIError
 from codefill.server.priorities import request_priority
 from codefill.server.protocol import Usage, new_id, now
 from codefill.server.protocol_next_edit import (
     MAX_WINDOW_LINES,
+    UNSUPPORTED_NEXT_EDIT_FIELDS,
     NextEditRequest,
     NextEditResponse,
     PositionOut,
     RangeOut,
-    UNSUPPORTED_NEXT_EDIT_FIELDS,
     TextEditOut,
     WindowOut,
 )
@@ -102,10 +103,9 @@ class NextEditService:
             timer.done()
         rewrite = job.fmt.extract(answer.text)
         if rewrite is None:  # the answer never closed the region: a cut-off rewrite would delete the rest
-            rewrite = inp.window
+            rewrite, reason = inp.window, ("length" if reason == "length" else "stop")
         else:
             rewrite, reason = align_final_break(inp.window, rewrite), "stop"
-        reason = "length" if reason == "length" else "stop"
         edits = compute_edits(inp.window, rewrite, req.window.start_line)
         if not edits:
             rewrite = inp.window

@@ -12,6 +12,8 @@ from __future__ import annotations
 import random
 import re
 
+from codefill.model.utf16 import utf16_len
+
 _BREAK = re.compile(r"\r\n|\r|\n")
 
 
@@ -28,10 +30,6 @@ def lines_of(text: str) -> list[tuple[int, int]]:
 
 def line_count(text: str) -> int:
     return len(lines_of(text))
-
-
-def utf16_len(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
 
 
 def index_of(text: str, line: int, character: int) -> int:

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from codefill.model.utf16 import utf16_len
+
 # How many re-exports (`from .x import f` in an `__init__`) are followed to the real definition.
 _MAX_REEXPORT_HOPS = 5
 
@@ -201,10 +203,6 @@ def _callee(mod: _Module, modules: dict[str, _Module], func: ast.expr) -> tuple[
     return _definition(modules, current, parts[-1]) if len(parts) > 1 else None
 
 
-def _utf16_len(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
-
-
 def extract_cases(root: Path, top: str) -> list[Case]:
     """All cross-module call cases of the package `root/top`, in file and line order."""
     modules = load_modules(root, top)
@@ -231,7 +229,7 @@ def extract_cases(root: Path, top: str) -> list[Case]:
             callee = encoded[col_bytes:func.end_col_offset].decode("utf-8")
             middle = text[column:].rstrip()
             cases.append(Case(
-                file=mod.rel, line=line, character=_utf16_len(text[:column]), column=column,
+                file=mod.rel, line=line, character=utf16_len(text[:column]), column=column,
                 callee=callee, definition_file=modules[def_module].rel, definition_name=def_name,
                 via_reexport=hops > 0, line_prefix=text[:column], middle=middle,
             ))

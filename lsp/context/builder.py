@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import time
 
-from codefill.lsp.context.crossfile import CrossFileContext, display_path
 from codefill.lsp.context.completion_context import CompletionContext, context_key
+from codefill.lsp.context.crossfile import CrossFileContext
+from codefill.lsp.context.file_outlines import OutlineCache
 from codefill.lsp.context.multiline import multiline_hint
 from codefill.lsp.context.windows import SNAP_LINES, cut_windows
-from codefill.lsp.context.file_outlines import OutlineCache
-from codefill.lsp.documents import DocumentStore, SyntaxDocument
+from codefill.lsp.documents import DocumentStore, SyntaxDocument, display_path
 
 # Of the local budget, the suffix gets this share (Copilot's suffixPercent is 15 too); the prefix
 # the rest. The suffix follows the cursor, so every keystroke recomputes all of it.

@@ -12,16 +12,15 @@ import os
 import time
 from dataclasses import dataclass
 
-from tree_sitter import QueryCursor
-
 from codefill.lsp.context.definitions import Outline, Site
+from codefill.lsp.context.file_outlines import OutlineCache
+from codefill.lsp.context.grammar_nodes import identifier_query
 from codefill.lsp.context.import_resolvers import ImportTarget, list_sources
 from codefill.lsp.context.import_statements import import_nodes, signature
 from codefill.lsp.context.imports import resolve_imports
-from codefill.lsp.context.grammar_nodes import identifier_query
-from codefill.lsp.context.file_outlines import OutlineCache
-from codefill.lsp.documents import DocumentStore, SyntaxDocument
+from codefill.lsp.documents import DocumentStore, SyntaxDocument, display_path
 from codefill.lsp.languages import same_group
+from tree_sitter import QueryCursor
 
 # Explicitly imported names rank after every name used in the window.
 _IMPORTED_NAME_DISTANCE = 1 << 40
@@ -245,14 +244,4 @@ class CrossFileContext:
         return picked
 
 
-def display_path(store: DocumentStore, path: str) -> str:
-    """A workspace-relative path with '/' separators; a bare file name outside the workspace."""
-    if not os.path.isabs(path):
-        return path  # a URI without a file path (untitled:...)
-    folder = store.workspace_folder_of(path)
-    if folder is None:
-        return os.path.basename(path)
-    return os.path.relpath(path, folder).replace(os.sep, "/")
-
-
-__all__ = ["CrossFileContext", "display_path"]
+__all__ = ["CrossFileContext"]

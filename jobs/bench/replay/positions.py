@@ -7,11 +7,9 @@ from __future__ import annotations
 import bisect
 import re
 
+from codefill.model.utf16 import utf16_len
+
 _BREAK = re.compile(r"\r\n|\r|\n")
-
-
-def _utf16_len(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
 
 
 def line_starts(text: str) -> list[int]:
@@ -21,7 +19,7 @@ def line_starts(text: str) -> list[int]:
 def position_of(text: str, offset: int) -> tuple[int, int]:
     starts = line_starts(text)
     line = bisect.bisect_right(starts, offset) - 1
-    return line, _utf16_len(text[starts[line]:offset])
+    return line, utf16_len(text[starts[line]:offset])
 
 
 def offset_of(text: str, line: int, character: int) -> int:
