@@ -110,6 +110,10 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
 
     add_fim_parsers(bench)
 
+    from codefill.commands.eval_next_edit import add_next_edit_parser  # next-edit (held-out commits)
+
+    add_next_edit_parser(bench)
+
 
 def humaneval_infill_command(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else default_out(f"eval-humaneval-infill-{args.mode}")

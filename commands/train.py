@@ -24,6 +24,11 @@ examples:
   codefill train data/my-repo-instruct.jsonl --instruct --out adapters/my-repo-chat
   codefill serve --lora my-repo-chat=adapters/my-repo-chat
 
+  # next-edit suggestions from the repository's own history, then scored on its held-out commits
+  codefill train ./my-repo --next-edit --out adapters/my-repo-next-edit
+  codefill serve --lora my-repo-next-edit=adapters/my-repo-next-edit
+  codefill eval next-edit --url http://127.0.0.1:8000 --repo ./my-repo --model my-repo-next-edit
+
   # several GPUs (accelerate's own launcher; DeepSpeed ZeRO-3 or FSDP configs ship with codefill)
   accelerate launch --config_file jobs/training/configs/deepspeed_zero3.yaml \\
       -m codefill.commands.cli train ./my-repo --out adapters/my-repo --model Qwen/Qwen2.5-Coder-7B
@@ -51,6 +56,10 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fim-template", default=None, help="FIM prompt family (default: detected from the tokenizer)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
 
+    p.add_argument("--next-edit", action="store_true", default=None,
+                   help="train next-edit suggestions (`/v1/next_edit`) on the repository's git history instead of "
+                        "FIM: earlier hunks of a commit are the edit events, the window at the cursor rewritten "
+                        "with the later ones is the target; commits are held out whole")
     g = p.add_argument_group("what is trained")
     g.add_argument("--full", action="store_true", default=None, help="full fine-tune instead of LoRA")
     g.add_argument("--lora-rank", type=int, default=None, help="LoRA rank (default 16)")
@@ -79,6 +88,10 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--fim-rate", type=float, default=None, help="share of FIM examples, rest plain text (default 0.9)")
     g.add_argument("--holdout", type=float, default=None, help="share of files held out for evaluation (default 0.1)")
     g.add_argument("--seed", type=int, default=None, help="seed of the split, the cuts and the order (default 0)")
+    g.add_argument("--max-commits", type=int, default=None,
+                   help="--next-edit: the newest commits read (default 2000)")
+    g.add_argument("--max-examples", type=int, default=None,
+                   help="--next-edit: training examples kept, a seeded sample, half of them no-edit (default all)")
     g.add_argument("--max-examples-per-file", type=int, default=None, help="default 64")
     g.add_argument("--no-decontaminate", dest="decontaminate", action="store_false", default=None,
                    help="keep files that contain HumanEval/MBPP problems")

@@ -42,7 +42,9 @@ def prepare_run_data(config: TrainConfig, tokenizer: Any, accelerator: Any, *, r
     """Build (main process) or read the run's examples; `reuse` reads what an earlier session wrote."""
     folder = data_dir(config.out)
     summary = ""
-    if not (reuse and has_data(config.out)) and accelerator.is_main_process and config.instruct:
+    if not (reuse and has_data(config.out)) and accelerator.is_main_process and config.next_edit:
+        summary = _write_next_edit_data(config, tokenizer, folder)
+    elif not (reuse and has_data(config.out)) and accelerator.is_main_process and config.instruct:
         summary = _write_chat_data(config, tokenizer, folder)
     elif not (reuse and has_data(config.out)) and accelerator.is_main_process:
         report = build_dataset(
@@ -58,6 +60,10 @@ def prepare_run_data(config: TrainConfig, tokenizer: Any, accelerator: Any, *, r
     counts = json.loads((folder / REPORT_FILE).read_text(encoding="utf-8"))
     train = read_examples(folder / TRAIN_FILE)
     held_out = read_examples(folder / EVAL_FILE)
+    if not train and config.next_edit:
+        c = counts.get("collected", {}).get("counts", {})
+        raise ValueError(f"{config.repo} gave no next-edit training examples ({c.get('commits', 0)} commits, "
+                         f"{c.get('files', 0)} changed code files read; see {folder / REPORT_FILE})")
     if not train and config.instruct:
         c = counts.get("counts", {})
         raise ValueError(f"{config.repo} gave no training dialogues ({c.get('dialogues', 0)} read, dropped: "
@@ -76,10 +82,28 @@ def prepare_run_data(config: TrainConfig, tokenizer: Any, accelerator: Any, *, r
 def _write_chat_data(config: TrainConfig, tokenizer: Any, folder: Path) -> str:
     """The chat dialogues as examples (the tokenizer already carries its chat template), written like FIM data."""
     from codefill.jobs.training.chat_examples import build_chat_dataset, read_dialogues
-    from codefill.jobs.training.fim_examples import write_examples
 
     dataset = build_chat_dataset(read_dialogues(config.repo), tokenizer, seq_len=config.seq_len,
                                  holdout_fraction=config.holdout, seed=config.seed)
+    return _write_dataset(dataset, folder)
+
+
+def _write_next_edit_data(config: TrainConfig, tokenizer: Any, folder: Path) -> str:
+    """Next-edit cases from the repository's history as examples, written like FIM data."""
+    from codefill.jobs.next_edit_data.collect import DEFAULT_MAX_COMMITS
+    from codefill.jobs.training.next_edit_examples import build_next_edit_dataset
+
+    dataset = build_next_edit_dataset(
+        config.repo, tokenizer, seq_len=config.seq_len, holdout_fraction=config.holdout, seed=config.seed,
+        max_commits=config.max_commits or DEFAULT_MAX_COMMITS, max_examples=config.max_examples,
+        decontaminate=config.decontaminate, progress=config.progress)
+    return _write_dataset(dataset, folder)
+
+
+def _write_dataset(dataset: Any, folder: Path) -> str:
+    """A built dataset's examples and report (`train`, `eval`, `report()`, `summary()`) into `folder`."""
+    from codefill.jobs.training.fim_examples import write_examples
+
     folder.mkdir(parents=True, exist_ok=True)
     write_examples(folder / TRAIN_FILE, dataset.train)
     write_examples(folder / EVAL_FILE, dataset.eval)

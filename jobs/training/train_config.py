@@ -63,6 +63,10 @@ class TrainConfig:
     merge: bool = False
     # Supervised fine-tuning on chat dialogues (`codefill data instruct` writes them) instead of FIM.
     instruct: bool = False
+    # Next-edit examples from the repository's git history (`jobs/next_edit_data`) instead of FIM.
+    next_edit: bool = False
+    max_commits: int | None = None  # next edit: the newest commits read (None: DEFAULT_MAX_COMMITS)
+    max_examples: int | None = None  # next edit: training examples kept, a seeded sample (None: all)
     progress: bool = True
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes kept with the run
 
@@ -82,10 +86,21 @@ class TrainConfig:
             raise ValueError(f"--fim-rate must be in [0, 1], got {self.fim_rate}")
         if self.lr is not None and self.lr <= 0:
             raise ValueError(f"--lr must be positive, got {self.lr}")
+        if self.instruct and self.next_edit:
+            raise ValueError("--instruct and --next-edit are two kinds of training; choose one")
+        if self.max_examples is not None and self.max_examples < 1:
+            raise ValueError(f"--max-examples must be at least 1, got {self.max_examples}")
+        if self.max_commits is not None and self.max_commits < 1:
+            raise ValueError(f"--max-commits must be at least 1, got {self.max_commits}")
         if self.keep_checkpoints < 1:
             raise ValueError(f"--keep-checkpoints must be at least 1, got {self.keep_checkpoints}")
         if not self.full:
             self.lora_settings()  # validates rank, alpha, dropout
+
+    @property
+    def chat_shaped(self) -> bool:
+        """Trained on chat-rendered prompts and answers, scored by held-out answer loss, not FIM generation."""
+        return self.instruct or self.next_edit
 
     @property
     def learning_rate(self) -> float:

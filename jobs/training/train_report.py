@@ -74,7 +74,7 @@ def report_markdown(report: dict[str, Any], eval_before: EvalResult | None, eval
         f"- schedule: {t['steps']} of {t['total_steps']} steps, batch {c['batch_size']} x {c['grad_accum']} "
         f"accumulation x {r['processes']} process(es), learning rate {r['learning_rate']:g} (warmup "
         f"{r['warmup_steps']} steps, cosine decay), sequence length {c['seq_len']}",
-        f"- trained on {t['labelled_tokens']:,} labelled ({'assistant' if c.get('instruct') else 'middle'}) tokens "
+        f"- trained on {t['labelled_tokens']:,} labelled ({_labelled(c)}) tokens "
         f"in {t['seconds']:.0f} s",
     ]
     if t["first_loss"] is not None:
@@ -84,7 +84,14 @@ def report_markdown(report: dict[str, Any], eval_before: EvalResult | None, eval
         lines.append(f"- resumed at step(s) {', '.join(map(str, t['resumed_from_steps']))}")
     counts = report["data"].get("counts", {})
     examples = counts.get("examples", {})
-    if report["data"].get("template") == "chat":
+    if report["data"].get("template") == "next_edit":
+        seen = report["data"].get("collected", {}).get("counts", {})
+        dropped = ", ".join(f"{n} {why}" for why, n in counts.items() if why not in ("train", "eval",
+                                                                                     "train_target_tokens"))
+        lines.append(f"- data: {seen.get('commits', 0)} commits ({seen.get('files', 0)} changed code files) -> "
+                     f"{counts.get('train', 0)} training ({counts.get('train_target_tokens', 0):,} window tokens), "
+                     f"{counts.get('eval', 0)} held-out cases from held-out commits; dropped: {dropped or 'none'}")
+    elif report["data"].get("template") == "chat":
         dropped = ", ".join(f"{n} {why}" for why, n in counts.get("dropped", {}).items()) or "none"
         lines.append(f"- data: {counts.get('dialogues', 0)} dialogues, {counts.get('train', 0)} training "
                      f"({counts.get('train_target_tokens', 0):,} assistant tokens), {counts.get('eval', 0)} held "
@@ -99,6 +106,12 @@ def report_markdown(report: dict[str, Any], eval_before: EvalResult | None, eval
     if table:
         lines += ["", "#" + table]
     return "\n".join(lines) + "\n"
+
+
+def _labelled(config: dict[str, Any]) -> str:
+    if config.get("next_edit"):
+        return "rewritten-window"
+    return "assistant" if config.get("instruct") else "middle"
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -22,6 +22,7 @@ _FIELDS = {
     "decontaminate": "decontaminate", "max_examples_per_file": "max_examples_per_file",
     "save_every": "save_every", "keep_checkpoints": "keep_checkpoints", "eval_limit": "eval_limit",
     "eval_batch_size": "eval_batch_size", "run_eval": "run_eval", "merge": "merge", "instruct": "instruct",
+    "next_edit": "next_edit", "max_commits": "max_commits", "max_examples": "max_examples",
 }
 
 
@@ -73,7 +74,9 @@ def train(args: argparse.Namespace) -> str | None:
     lines = [f"trained {result.state.step} steps in {result.state.seconds:.0f} s; report: {out / 'train-report.md'}"]
     if result.eval_before and result.eval_after:
         b, a = result.eval_before, result.eval_after
-        if config.instruct:
+        if config.next_edit:
+            lines.append(f"held-out rewritten-window loss {b.mean_loss:.3f} -> {a.mean_loss:.3f} on {a.n} cases")
+        elif config.instruct:
             lines.append(f"held-out assistant-turn loss {b.mean_loss:.3f} -> {a.mean_loss:.3f} on {a.n} dialogues")
         else:
             lines.append(f"held-out FIM exact match {100 * b.exact_match:.1f}% -> {100 * a.exact_match:.1f}% "
@@ -88,6 +91,9 @@ def train(args: argparse.Namespace) -> str | None:
                      f"cannot; serve the merged model: codefill serve --model {out / 'merged'}")
     else:
         lines.append(f"serve it: codefill serve{model_flag} --lora {name}={out}")
+    if config.next_edit and not config.full and not trainer.added_tokens:
+        lines.append(f"score it on the held-out commits: codefill eval next-edit --url URL --repo {config.repo} "
+                     f"--model {name} --seed {config.seed} --holdout {config.holdout:g}")
     if result.merged is not None:
         lines.append(f"merged model: codefill serve --model {result.merged}")
     return "\n".join(lines)

@@ -156,7 +156,7 @@ class Trainer(RunOutputs):
         store = CheckpointStore(self.out, keep=config.keep_checkpoints)
         state = self._restore(store, total_steps)
 
-        stop_ids = set() if config.instruct else \
+        stop_ids = set() if config.chat_shaped else \
             end_token_ids(accelerator.unwrap_model(model), tokenizer, _template(data.template))
         eval_set = select_examples(data.eval, config.eval_limit, config.seed) if config.run_eval else []
         if config.run_eval and not eval_set:
@@ -274,7 +274,7 @@ class Trainer(RunOutputs):
             return None
         result = evaluate(model, tokenizer, eval_set, stop_ids=stop_ids, batch_size=self.config.eval_batch_size,
                           label="after", held_out_examples=held_out, accelerator=self.accelerator,
-                          show_progress=self.config.progress, generate=not self.config.instruct)
+                          show_progress=self.config.progress, generate=not self.config.chat_shaped)
         if self.accelerator.is_main_process:
             result.write(self.out / EVAL_AFTER)
             title = f"codefill train: {Path(self.config.repo).name}"
@@ -291,13 +291,15 @@ class Trainer(RunOutputs):
             return EvalResult.read(path)
         result = evaluate(model, tokenizer, eval_set, stop_ids=stop_ids, batch_size=self.config.eval_batch_size,
                           label="before", held_out_examples=held_out, accelerator=self.accelerator,
-                          show_progress=self.config.progress, generate=not self.config.instruct)
+                          show_progress=self.config.progress, generate=not self.config.chat_shaped)
         if self.accelerator.is_main_process:
             result.write(path)
         self.say(f"before training: {self._scores(result)} on {result.n} held-out examples ({result.seconds:.0f} s)")
         return result
 
     def _scores(self, result: EvalResult) -> str:
+        if self.config.next_edit:
+            return f"rewritten-window loss {result.mean_loss:.3f}"
         if self.config.instruct:
             return f"assistant-turn loss {result.mean_loss:.3f}"
         return f"exact match {100 * result.exact_match:.1f}%, middle loss {result.mean_loss:.3f}"
