@@ -4,6 +4,7 @@ driven with keystrokes."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -13,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -74,27 +76,30 @@ class Run:
         return self.results
 
 
-def run_nvim(nvim: Path, tmp_path: Path, scenario: str, fim: FimFake, *, recipe: bool = True,
-             settings: dict | None = None, env: dict[str, str] | None = None, timeout_ms: int = 60000) -> Run:
+def run_nvim(nvim: Path, tmp_path: Path, scenario: str, fim: FimFake | None, *, recipe: bool = True,
+             settings: dict | None = None, env: dict[str, str] | None = None, timeout_ms: int = 60000,
+             url: str | None = None) -> Run:
     """Neovim with the README's recipe (or Neovim's defaults only), running `scenario`. The fake
-    model logs each request it gets (path, prompt's last line) where the scenario can wait for it."""
+    model logs each request it gets (path, prompt's last line) where the scenario can wait for it.
+    Without `fim`, `codefill lsp` talks to the server at `url` (a real `codefill serve`)."""
     out, data, log_file = tmp_path / "results.json", tmp_path / "data", tmp_path / "lsp.log"
     model_log = tmp_path / "model_requests.jsonl"
-    answer = fim.answer
-
-    def logged(body: dict) -> str:
-        entry = {"path": body.get("codefill", {}).get("path"), "tail": body["prompt"].rsplit("\n", 1)[-1]}
-        with model_log.open("a") as f:
-            f.write(json.dumps(entry) + "\n")
-        return answer(body) if answer else fim.text
-
-    fim.answer = logged
     recipe_file = ""
     if recipe:
         recipe_path = tmp_path / "recipe.lua"
         recipe_path.write_text(readme_recipe())
         recipe_file = str(recipe_path)
-    with FakeServer(fim.app()) as server:
+    if fim is not None:
+        answer = fim.answer
+
+        def logged(body: dict) -> str:
+            entry = {"path": body.get("codefill", {}).get("path"), "tail": body["prompt"].rsplit("\n", 1)[-1]}
+            with model_log.open("a") as f:
+                f.write(json.dumps(entry) + "\n")
+            return answer(body) if answer else fim.text
+
+        fim.answer = logged
+    with FakeServer(fim.app()) if fim is not None else contextlib.nullcontext(SimpleNamespace(url=url)) as server:
         cmd = [CODEFILL, "lsp", "--url", server.url, "--data-dir", str(data),
                "--log-file", str(log_file), "--log-level", "debug"]
         full_env = {**os.environ, "CODEFILL_LSP_CMD": json.dumps(cmd),
@@ -332,3 +337,100 @@ def test_requests_only_for_the_buffer_being_edited_at_its_cursor(nvim, tmp_path)
         assert end.startswith(tail) and len(tail) >= len(start), (name, tail, asked)
     # The recipe keeps inline completion on in the current buffer only.
     assert results["enabled"] == [True, False, False] and results["current"] is True
+
+
+# --- next edits -------------------------------------------------------------------------------
+
+CART = "class Cart:\n    def add(self, item, count):\n        self.items.append(item)\n" \
+       "        self.total += item.price * count\n        return count\n"
+CART_LINES, RENAMED_CART = CART.splitlines(), CART.replace("count", "quantity").splitlines()
+NEXT_EDIT_SETTINGS = {"debounceMs": 0, "nextEdit": True, "nextEditDebounceMs": 100}
+
+
+class NextUse:
+    """A fake next-edit model's edits: the first use of `old` at or after the cursor in the
+    window of the request being answered, renamed to `new` (the fake server lists them once per
+    request)."""
+
+    def __init__(self, fim: FimFake, old: str, new: str) -> None:
+        self.fim, self.old, self.new = fim, old, new
+
+    def __iter__(self):
+        body = self.fim.next_edit_requests[-1]
+        cursor = (body["cursor"]["line"], body["cursor"]["character"])
+        for row, line in enumerate(body["window"]["text"].splitlines(), body["window"]["start_line"]):
+            for use in re.finditer(rf"\b{self.old}\b", line):
+                if (row, use.start()) >= cursor:
+                    yield {"range": {"start": {"line": row, "character": use.start()},
+                                     "end": {"line": row, "character": use.end()}}, "text": self.new}
+                    return
+
+
+def next_edit_run(nvim, tmp_path, fim: FimFake | None, *, expect: list[int], wait_ms: int, url: str | None = None,
+                  late: str = "", settings: dict | None = None) -> Run:
+    """`count` renamed to `quantity` in the signature (`ciw`, typed), then Tab on each next edit
+    shown, on the rows `expect`."""
+    source = tmp_path / "shop.py"
+    source.write_text(CART)
+    in_count = len("    def add(self, item, c")
+    return run_nvim(nvim, tmp_path, "next_edit.lua", fim, url=url, settings=settings or NEXT_EDIT_SETTINGS,
+                    timeout_ms=wait_ms * len(expect) + 30000, env={
+                        "CODEFILL_FILE": str(source), "CODEFILL_ROW": "2", "CODEFILL_COL": str(in_count),
+                        "CODEFILL_NEW": "quantity", "CODEFILL_EXPECT": json.dumps(expect),
+                        "CODEFILL_WAIT_MS": str(wait_ms), "CODEFILL_LATE": late})
+
+
+def shown_over_the_next_use(shown: dict, row: int) -> None:
+    """Ghost text over the use of `count` on `row` (Neovim draws a range's text over it)."""
+    where = (shown["ghost"], shown["row"], shown["col"], shown["pos"])
+    assert where == ("quantity", row, CART_LINES[row].index("count"), "overlay"), shown
+
+
+def check_next_edits_accepted(run: Run) -> None:
+    results = run.check()
+    assert results["typed_line"] == RENAMED_CART[1]
+    first, second = results["next_edits"]
+    # Shown over the use it renames, on its line (not the cursor's), and accepted with Tab: that use.
+    shown_over_the_next_use(first, 3)
+    assert first["cursor_row"] == 1
+    assert first["after"] == [*RENAMED_CART[:4], CART_LINES[4]]
+    shown_over_the_next_use(second, 4)  # the accepted edit is an edit: the use after it
+    assert results["lines"] == RENAMED_CART
+
+
+@pytest.mark.timeout(120)
+def test_tab_accepts_next_edits_on_other_lines(nvim, tmp_path):
+    """The fake next-edit model renames the next use: shown over it, Tab applies exactly that, and
+    the accepted edit brings the next one."""
+    fim = FimFake("")
+    fim.next_edits = NextUse(fim, "count", "quantity")  # type: ignore[assignment]
+    run = next_edit_run(nvim, tmp_path, fim, expect=[3, 4], wait_ms=10000)
+    check_next_edits_accepted(run)
+    assert len(fim.next_edit_requests) >= 2
+
+
+@pytest.mark.timeout(120)
+def test_tab_on_a_next_edit_for_an_older_text_leaves_it(nvim, tmp_path):
+    """The next edit's answer crossed a keystroke on its way (Neovim handles it only after "_n" is
+    typed): shown, but for the text before that keystroke, and Tab does not apply it."""
+    fim = FimFake("")
+    fim.next_edits = NextUse(fim, "count", "quantity")  # type: ignore[assignment]
+    run = next_edit_run(nvim, tmp_path, fim, expect=[3], wait_ms=10000, late="_n")
+    results = run.check()
+    late_line = RENAMED_CART[1].replace("quantity", "quantity_n")
+    assert results["late_line"] == late_line
+    [shown] = results["next_edits"]
+    shown_over_the_next_use(shown, 3)  # Neovim shows it: it does not check an answer's version
+    assert shown["after"] == [CART_LINES[0], late_line, *CART_LINES[2:]]  # Tab consumed, nothing applied
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_the_embedded_model_renames_the_next_uses_in_neovim(nvim, tmp_path, embedded_server):
+    """The real stack: Neovim, `codefill lsp`, `codefill serve` on the embedded model. The user
+    renames a parameter; the model's next edit renames its next use, shown over it and accepted
+    with Tab, and then the use after it."""
+    run = next_edit_run(nvim, tmp_path, None, url=embedded_server.url, expect=[3, 4], wait_ms=90000,
+                        settings={**NEXT_EDIT_SETTINGS, "timeoutMs": 120000})
+    check_next_edits_accepted(run)
+    assert run.elapsed < 200, f"took {run.elapsed:.0f} s"  # (15-30 s on 2 busy cores)
