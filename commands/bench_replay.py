@@ -8,7 +8,7 @@ changed is typed back into the newer file. Keys go in at a human rhythm (60-250 
 between keys, longer pauses after a line and after `(`, `.`, `:`; seeded), and at
 every pause of at least the debounce the editor asks for a completion, cancelling
 the request a newer one supersedes. A suggestion right to show that the user was
-about to type is accepted (unless --no-accept); a stale one never is.
+about to type is accepted (unless --no-accept); a stale or outdated one never is.
 
 Clients, in one run, interleaved session by session (the first alternating):
 codefill lsp (as a subprocess, over stdio); a plain client sending the last 2000 /

@@ -65,13 +65,16 @@ def test_an_answer_that_is_the_upcoming_text_is_accepted_whole(history, tmp_path
     assert len(fake.requests) >= 2
 
 
-def test_late_answers_are_stale_for_the_plain_client_and_never_accepted(history, tmp_path):
+def test_late_answers_are_outdated_for_the_plain_client_and_never_accepted(history, tmp_path):
     fake = FimFake(answer=upcoming)
     fake.first_chunk_delay_s = 0.6  # the user types on while the model thinks
     with FakeServer(fake.app()) as server:
         report = replay(server.url, history, tmp_path / "late.json", "--clients", "plain,codefill")
     plain, lsp = report["clients"]["plain client"], report["clients"]["codefill lsp"]
-    assert plain["stale"] >= 1 and plain["stale_rate"] > 0
+    # right for the text as asked, which the user has typed past: the editor drops them (judge.py)
+    assert plain["outdated"] >= 1 and plain["stale"] == 0
+    late = [a for r in report["results"]["plain client"] for a in r["asks"] if a["outcome"] == "outdated"]
+    assert all(a["behind"] >= 1 and a["item"] and not a["accepted"] for a in late)
     assert lsp["stale"] == 0  # adjusted to what was typed meanwhile, or dropped
     for f in (plain, lsp):
         assert f["documents_intact"] == 1

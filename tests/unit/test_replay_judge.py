@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from codefill.jobs.bench.replay.judge import Item, first_line, first_line_match, judge, whole_match
+from codefill.jobs.bench.replay.judge import Item, first_line, first_line_match, judge, outdated_by, whole_match
 
 DOC = "def f(x):\n    ret\n"
 CURSOR = DOC.index("ret") + 3  # line 1, column 7
@@ -50,3 +50,17 @@ def test_acceptance_whole_and_first_line():
     # an answer that starts on the next line has that line as its first
     assert first_line("\n    y = 2\n    z") == "\n    y = 2"
     assert first_line_match("\n    y = 2\n    q", "\n    y = 2\n")
+
+
+def test_an_item_right_for_a_text_the_editor_had_since_it_asked_is_outdated_not_stale():
+    # asked at "r"; the user typed "e", then "t" (DOC, now) while the answer was on its way
+    asked = ("def f(x):\n    r\n", DOC.index("ret") + 1)
+    then = ("def f(x):\n    re\n", DOC.index("ret") + 2)
+    for_then = Item("    return x", (1, 0), (1, 6))  # the server had seen the "e": it crossed the "t"
+    assert judge(for_then, DOC, CURSOR).stale
+    assert outdated_by(for_then, [asked, then]) == 1
+    assert outdated_by(Item("    return x", (1, 0), (1, 5)), [asked, then]) == 2  # for the text as asked
+    # right for none of the texts the editor had since it asked: stale
+    assert outdated_by(Item("    rx = 1", (1, 0), (1, 6)), [asked, then]) is None
+    assert outdated_by(Item("return x", (1, 4), (1, 4)), [asked, then]) is None
+    assert outdated_by(for_then, []) is None

@@ -41,11 +41,13 @@ def test_acceptance_and_stale_rates():
             AskRecord(3, 0.3, "shown", 0.6, "xyz", whole=False, first_line=True),
             AskRecord(5, 0.5, "stale", 0.9),
             AskRecord(6, 0.6, "cancelled"),
+            AskRecord(7, 0.7, "outdated", 0.3, behind=1),  # late: the editor dropped it, neither shown nor stale
             AskRecord(8, 0.8, "empty", 0.2)]
     result = SessionResult("s", "c", "python", typed_chars=10, keystrokes=7, accepted_chars=3, final_ok=True,
                            asks=asks)
     f = client_figures([result], {"sent": 4})
-    assert (f["requests"], f["shown"], f["stale"], f["cancelled"], f["empty"]) == (5, 2, 1, 1, 1)
+    assert (f["requests"], f["shown"], f["stale"], f["cancelled"], f["empty"]) == (6, 2, 1, 1, 1)
+    assert f["outdated"] == 1
     assert f["whole_rate"] == 0.5 and f["first_line_rate"] == 1.0
     assert f["accepted_chars_per_100"] == 30.0
     assert f["stale_rate"] == pytest.approx(1 / 3, abs=1e-3)

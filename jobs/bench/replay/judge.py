@@ -3,9 +3,22 @@
 An item carries `insertText` and the `range` it replaces. Against the document as it
 is when the item arrives, it is right to show only when the range ends at the cursor
 and the text the range covers is the start of `insertText`: the rest is what would
-appear as ghost text. Anything else is stale (made for text that has changed):
-showing it puts the wrong text at the cursor, and accepting it corrupts the buffer,
-so it is counted and never accepted.
+appear as ghost text, and it is shown however late it comes (a server that saw the
+keys typed meanwhile moved it to the text as it is).
+
+An item that does not fit the text now is one of two things:
+
+* outdated: it fits a text the editor had since it asked (the request's, or a later
+  one). It was right for the text the server had, and came late: typing went on while
+  it was on its way, so it crossed a keystroke's `didChange` in the pipe, which no
+  server can prevent. The editor knows that its document changed since it asked and
+  does not show it (VS Code drops every inline completion whose request is older than
+  the document, `canceled:documentChanged`; llama.vim one whose cursor has moved; the
+  LSP leaves that call to the client). Neither shown nor stale; counted apart.
+* stale: it fits none of them. It was made for text the editor never had since it
+  asked (a wrong range, an answer for older text): showing it puts the wrong text at
+  the cursor and accepting it corrupts the buffer. An error of the server, not of
+  timing; counted, and never accepted.
 
 A shown suggestion counts as accepted the way editors' telemetry counts it: the text
 the user was about to type starts with it (whole), or with its first line.
@@ -13,6 +26,7 @@ the user was about to type starts with it (whole), or with its first line.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from codefill.jobs.bench.replay.positions import offset_of, position_of
@@ -41,6 +55,16 @@ def judge(item: Item, document: str, cursor: int) -> Verdict:
     if not item.insert_text.startswith(covered):
         return Verdict(True, "")
     return Verdict(False, item.insert_text[len(covered):])
+
+
+def outdated_by(item: Item, earlier: Sequence[tuple[str, int]]) -> int | None:
+    """For an item that does not fit the document now: how many versions behind it is the
+    newest text it fits among `earlier`, the (document, cursor) the editor had since it
+    asked, oldest first (1: the version just before now); None when it fits none (stale)."""
+    for back, (document, cursor) in enumerate(reversed(earlier), 1):
+        if not judge(item, document, cursor).stale:
+            return back
+    return None
 
 
 def first_line(suggestion: str) -> str:

@@ -4,7 +4,9 @@ Acceptance is counted the way editors count it: of the suggestions shown (arrive
 right to show, not blank), the share the user was about to type whole, or at least
 its first line; accepted characters per 100 characters the user meant to type; and
 the stale rate: of the answers that arrived with a suggestion, the share that was
-wrong to show.
+wrong to show. Outdated answers (right for a text the editor had since it asked, but
+late: the editor drops them, codefill.jobs.bench.replay.judge) are counted apart and
+are in neither side of the stale rate.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from codefill.jobs.bench.replay.session import SessionResult
 from codefill.jobs.bench.stats import percentile
 
 POSITION_BINS = 5
-OUTCOMES = ("shown", "stale", "empty", "cancelled", "failed", "unanswered")
+OUTCOMES = ("shown", "stale", "outdated", "empty", "cancelled", "failed", "unanswered")
 LSP_STAT_KEYS = ("requests", "sent", "cancelled", "superseded", "cache_hits", "typed_ahead_hits", "skipped",
                  "failed", "empty", "stale_dropped", "stale_adjusted", "shown")
 
@@ -54,7 +56,8 @@ def client_figures(results: Sequence[SessionResult], lsp_stats: Mapping[str, Any
     count = {o: sum(a.outcome == o for a in asks) for o in OUTCOMES}
     shown = [a for a in asks if a.outcome == "shown"]
     latency = sorted(a.latency_s for a in shown if a.latency_s is not None)
-    answers = sorted(a.latency_s for a in asks if a.outcome in ("shown", "stale", "empty") and a.latency_s is not None)
+    answers = sorted(a.latency_s for a in asks
+                     if a.outcome in ("shown", "stale", "outdated", "empty") and a.latency_s is not None)
     typed = sum(r.typed_chars for r in results)
     accepted_chars = sum(r.accepted_chars for r in results)
     counters = _summed([r.engine for r in results if r.engine])
@@ -128,6 +131,7 @@ ROWS: tuple[tuple[str, str, Any], ...] = (
     ("requests (at pauses)", "requests", None),
     ("suggestions shown", "shown", None),
     ("stale (wrong to show)", "stale", None),
+    ("outdated (late: dropped by the editor)", "outdated", None),
     ("answered empty", "empty", None),
     ("cancelled (superseded)", "cancelled", None),
     ("failed", "failed", None),
@@ -206,7 +210,10 @@ def markdown_report(report: Mapping[str, Any], plot_name: str | None) -> str:
     out += ["", "Latency: from the key before a pause to a suggestion right to show. Whole / first line: of the "
             "suggestions shown, the share the user was about to type (whole, or its first line). Stale: answers "
             "that arrived with a suggestion wrong to show against the document as it was then (the range does not "
-            "end at the cursor, or the text it covers is not the start of insertText). The engine's figures are "
+            "end at the cursor, or the text it covers is not the start of insertText) and against every text the "
+            "editor had since it asked. Outdated: answers right for a text the editor had since it asked, arrived "
+            "after the user typed on (they crossed a keystroke on the way); the editor knows its document changed and "
+            "drops them, so they are neither shown nor stale. The engine's figures are "
             "vLLM's own counters from /metrics, over each client's turns.", ""]
     return "\n".join(out)
 

@@ -4,9 +4,13 @@ Keys go in one by one at the typist's rhythm, each an incremental change at the
 cursor. After a key followed by a pause of at least the debounce, the editor asks
 for a completion (a request still in flight is cancelled: its answer would be for
 older text). The user does not wait: typing goes on while the model thinks, and an
-answer is judged against the document as it is when it arrives. A suggestion right
-to show that the user was about to type anyway is accepted as an editor applies it
-(one change inserting it), and typing goes on after it; a stale one never is.
+answer is judged against the document as it is when it arrives (codefill.jobs.bench.
+replay.judge): shown when it fits that text; outdated when it fits only a text the
+editor had since it asked (it crossed a keystroke on its way, and the editor, knowing
+its document changed since, drops it: not shown, not stale); stale when it fits none.
+A suggestion right to show that the user was about to type anyway is accepted as an
+editor applies it (one change inserting it), and typing goes on after it; a stale or
+outdated one never is.
 
 Latency is from the key before the pause to the answer's arrival, as the user sees it.
 """
@@ -19,7 +23,7 @@ from typing import Any
 
 from codefill.jobs.bench.replay.askers import Asker, Asking, settle
 from codefill.jobs.bench.replay.histories import EditSession
-from codefill.jobs.bench.replay.judge import first_line_match, judge, whole_match
+from codefill.jobs.bench.replay.judge import first_line_match, judge, outdated_by, whole_match
 from codefill.jobs.bench.replay.positions import position_of
 from codefill.jobs.bench.replay.typist import Rhythm, next_key
 
@@ -30,13 +34,15 @@ SETTLE_S = 2.0
 class AskRecord:
     typed: int  # characters of the session's text typed when the request went out
     position: float  # the same, as a share of the text
-    outcome: str = "pending"  # shown | stale | empty | cancelled | failed | unanswered
+    outcome: str = "pending"  # shown | outdated | stale | empty | cancelled | failed | unanswered
     latency_s: float | None = None  # key before the pause -> answer (any answer that arrived)
     suggestion: str = ""
     whole: bool = False  # the user was about to type the whole suggestion
     first_line: bool = False  # ... or at least its first line
     accepted: bool = False
     error: str | None = None
+    behind: int | None = None  # outdated: keystrokes the document had gone on past the text the answer fits
+    item: dict[str, Any] | None = None  # stale or outdated: the item as it came, to tell why
 
 
 @dataclass
@@ -85,9 +91,12 @@ class _Replay:
         self.typed = 0
         self.result = SessionResult(session.id, asker.name, session.language, len(session.text))
         self.pending: tuple[Asking, AskRecord, float] | None = None
+        self.since: list[tuple[str, int]] = []  # (document, cursor) of each version since the request, bar the last
 
     async def insert(self, text: str) -> None:
         at = position_of(self.doc, self.cursor)
+        if self.pending is not None:
+            self.since.append((self.doc, self.cursor))
         self.doc = self.doc[:self.cursor] + text + self.doc[self.cursor:]
         self.cursor += len(text)
         self.typed += len(text)
@@ -101,12 +110,14 @@ class _Replay:
             await self.asker.cancel(asking)
         record = AskRecord(self.typed, self.typed / max(1, len(self.s.text)))
         self.result.asks.append(record)
+        self.since = []
         self.pending = (self.asker.ask(self.uri, self.version, self.doc, self.cursor), record, key_t)
 
     def take_answer(self) -> str | None:
         """Judge the answer that arrived; the text to accept, if the user takes it."""
         assert self.pending is not None
         asking, record, key_t = self.pending
+        earlier, self.since = self.since, []
         self.pending = None
         record.latency_s = self.loop.time() - key_t
         if asking.task.cancelled():
@@ -121,7 +132,9 @@ class _Replay:
             return None
         verdict = judge(item, self.doc, self.cursor)
         if verdict.stale:
-            record.outcome = "stale"
+            record.behind = outdated_by(item, earlier)
+            record.outcome = "stale" if record.behind is None else "outdated"
+            record.item = {"insertText": item.insert_text, "start": list(item.start), "end": list(item.end)}
             return None
         if not verdict.text.strip():
             record.outcome = "empty"
