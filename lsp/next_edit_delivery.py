@@ -11,20 +11,32 @@ document, superseded by the newer request that a newer keystroke brings) and is 
 by the newer edit itself. Its answer is for the version it was asked for and dropped for any
 other (codefill.lsp.freshness's rule: never an answer for a stale version); edits computed for
 an older text would land in the wrong place.
+
+`ask` is the one place that builds a next-edit request, sends it and checks the answer's version:
+the inline-completion path, `textDocument/copilotInlineEdit` and `codefill/nextEdit` all go
+through it. Next edits that are shown (`remember`) get ids for `codefill.accepted` /
+`codefill.dismissed`, recorded with `kind: "next_edit"` (codefill.lsp.telemetry).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from codefill.lsp.debounce import Debouncer
 from codefill.lsp.http_client import CompletionFailed
 from codefill.lsp.next_edit import next_edit_body
+from codefill.lsp.positions import LineIndex
 from codefill.lsp.settings import Settings
+from codefill.lsp.telemetry import ShownCompletion, Telemetry
+
+NEXT_EDIT_KIND = "next_edit"  # the `kind` of a next edit's telemetry record
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +45,9 @@ log = logging.getLogger(__name__)
 class NextEditAnswer:
     version: int  # the document version the edits are for
     edits: list[dict[str, Any]]  # [{"range", "text"}] in LSP positions, first to last
+    revision: int = -1  # the document revision they are for (codefill.lsp.documents)
+    context_key: str = ""  # a hash of the request (telemetry's context_hash)
+    asked: float = 0.0  # time.perf_counter() when it was asked
 
 
 @dataclass(frozen=True)
@@ -42,6 +57,7 @@ class InlineEdit:
     range: dict[str, Any]
     text: str
     version: int
+    id: str = ""  # what the client reports back to `codefill.accepted` / `codefill.dismissed`
 
 
 def _at(position: dict[str, Any]) -> tuple[int, int]:
@@ -71,9 +87,43 @@ def _well_formed(edit: Any) -> bool:
         return False
 
 
+def accepted_places(text: str, edits: list[dict[str, Any]], offset_at: Any) -> list[tuple[int, str]]:
+    """For each edit (in order), where its text stands once the whole suggestion is applied: its
+    string index in that text and the rest of its line after it. That is what an acceptance must
+    find in the document, as for a FIM completion (codefill.lsp.features.telemetry_commands)."""
+    spans = sorted((offset_at(*_at(e["range"]["start"])), offset_at(*_at(e["range"]["end"])), i)
+                   for i, e in enumerate(edits))
+    pieces: list[str] = []
+    at: dict[int, int] = {}
+    done, size = 0, 0
+    for start, end, i in spans:
+        start = max(start, done)  # overlapping edits: the later one starts where the earlier ended
+        pieces.append(text[done:start])
+        size += start - done
+        at[i] = size
+        pieces.append(edits[i]["text"])
+        size += len(edits[i]["text"])
+        done = max(end, start)
+    pieces.append(text[done:])
+    applied = "".join(pieces)
+    index = LineIndex(applied)
+    places = []
+    for i, edit in enumerate(edits):
+        end = at[i] + len(edit["text"])
+        places.append((at[i], applied[end:index.line_end(index.line_of(end))]))
+    return places
+
+
+def _request_key(body: Any) -> str:
+    encoded = json.dumps(body.to_json(), sort_keys=True, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(encoded, digest_size=16).hexdigest()
+
+
 class NextEditDelivery:
-    def __init__(self, store: Any, client: Any, stats: Any, debouncer: Debouncer) -> None:
+    def __init__(self, store: Any, client: Any, stats: Any, debouncer: Debouncer,
+                 telemetry: Telemetry | None = None) -> None:
         self.store, self.client, self.stats, self.debouncer = store, client, stats, debouncer
+        self.telemetry = telemetry
         self._edited: dict[str, tuple[int, float]] = {}  # uri -> (revision, monotonic time) of its last edit
         self._asked: dict[str, int] = {}  # uri -> the revision a next edit was last asked for
         self._pending: dict[str, set[asyncio.Future]] = {}  # uri -> the requests under way
@@ -96,7 +146,7 @@ class NextEditDelivery:
         return edited is not None and edited[0] != self._asked.get(uri)
 
     async def inline_edit(self, uri: str, line: int, character: int, settings: Settings, *,
-                          invoked: bool) -> InlineEdit | None:
+                          invoked: bool, started: float | None = None) -> InlineEdit | None:
         """The next edit to show at (line, character) as inline completion; None: none to show
         (the caller falls back to FIM after checking the document did not change meanwhile)."""
         if not settings.next_edit or not self.edited_since_asked(uri):
@@ -118,8 +168,36 @@ class NextEditDelivery:
         edit = inline_candidate(answer.edits, line, character)
         if edit is None:
             return None
+        ids = self.remember(uri, answer, [edit], started)
+        if ids is None:
+            return None
         self.stats.next_edit_shown += 1
-        return InlineEdit(range=edit["range"], text=edit["text"], version=answer.version)
+        return InlineEdit(range=edit["range"], text=edit["text"], version=answer.version, id=ids[0])
+
+    def is_current(self, uri: str, answer: NextEditAnswer) -> bool:
+        """Whether the document is still the text `answer` is for: an answer handed on after an
+        await (a debouncer's task) must be checked again."""
+        doc = self.store.get(uri)
+        return doc is not None and doc.revision == answer.revision
+
+    def remember(self, uri: str, answer: NextEditAnswer, edits: list[dict[str, Any]],
+                 started: float | None = None) -> list[str] | None:
+        """Ids for `edits` (of `answer`) about to be shown, one each, remembered for telemetry
+        (kind "next_edit"; latency from `started`, else from the request); None when the document
+        is no longer the text they are for."""
+        if not self.is_current(uri, answer):
+            return None
+        doc = self.store.get(uri)
+        ids = [uuid.uuid4().hex for _ in edits]
+        if self.telemetry is not None and edits:
+            latency_ms = (time.perf_counter() - (answer.asked if started is None else started)) * 1000
+            language = doc.language or doc.language_id or None
+            for completion_id, edit, (offset, followed_by) in zip(
+                    ids, edits, accepted_places(doc.text, edits, doc.offset_at)):
+                self.telemetry.shown(ShownCompletion(completion_id, answer.context_key, edit["text"], language,
+                                                     latency_ms, uri=uri, offset=offset, followed_by=followed_by,
+                                                     kind=NEXT_EDIT_KIND))
+        return ids
 
     async def edits(self, uri: str, line: int, character: int, settings: Settings) -> NextEditAnswer | None:
         """All next edits at (line, character), in the pipeline's debouncer under a key of their
@@ -137,7 +215,7 @@ class NextEditDelivery:
         body = next_edit_body(self.store, uri, line, character, model=settings.model or "")
         if doc is None or body is None:
             return None
-        version, revision = doc.version, doc.revision
+        version, revision, asked = doc.version, doc.revision, time.perf_counter()
         self._asked[uri] = revision
         self.stats.next_edit_sent += 1
         request = asyncio.ensure_future(self.client.next_edit(body, settings))
@@ -165,7 +243,9 @@ class NextEditDelivery:
         if failure is not None:
             raise failure
         edits = [e for e in request.result().get("edits", []) if _well_formed(e)]
-        return NextEditAnswer(version=version, edits=edits)
+        return NextEditAnswer(version=version, edits=edits, revision=revision, context_key=_request_key(body),
+                              asked=asked)
 
 
-__all__ = ["InlineEdit", "NextEditAnswer", "NextEditDelivery", "inline_candidate"]
+__all__ = ["NEXT_EDIT_KIND", "InlineEdit", "NextEditAnswer", "NextEditDelivery", "accepted_places",
+           "inline_candidate"]

@@ -60,7 +60,7 @@ class CompletionPipeline:
         self.debouncer = Debouncer()
         self.stats = PipelineStats()
         self.calls = ModelCalls()
-        self.next_edits = NextEditDelivery(store, self.client, self.stats, self.debouncer)
+        self.next_edits = NextEditDelivery(store, self.client, self.stats, self.debouncer, telemetry)
         self._invoked: dict[str, int] = {}  # explicit requests running, per document
         self.settings = settings
         self._builder: Any = None
@@ -126,7 +126,8 @@ class CompletionPipeline:
                                      started: float) -> Completion | InlineEdit | None:
         doc = self.store.get(uri)
         revision = doc.revision if doc is not None else None
-        found = await self.next_edits.inline_edit(uri, line, character, self.settings, invoked=invoked)
+        found = await self.next_edits.inline_edit(uri, line, character, self.settings, invoked=invoked,
+                                                 started=started)
         if found is not None:
             self.stats.requests += 1
             return found

@@ -5,7 +5,14 @@ client reports the id back through the `codefill.accepted` / `codefill.dismissed
 commands, and one record is appended to `<data-dir>/telemetry.jsonl`:
 
     {"time": "2026-11-21T22:00:00.123+00:00", "id": "...", "context_hash": "...",
-     "completion": "...", "accepted": true, "language": "python", "latency_ms": 42.0}
+     "completion": "...", "accepted": true, "language": "python", "latency_ms": 42.0,
+     "kind": "fim"}
+
+`kind` tells what was shown: "fim", a completion at the cursor, or "next_edit", a next edit
+(codefill.lsp.next_edit_delivery) whose `completion` is the edit's new text and whose
+`context_hash` hashes its `/v1/next_edit` request. Either counts as accepted only when its text
+stands where it was shown (for a next edit: where the edit put it, followed by the rest of the line
+as the edit leaves it).
 
 Nothing leaves the machine; the file is the user's.
 """
@@ -39,6 +46,7 @@ class ShownCompletion:
     uri: str | None = None  # where it was shown: an acceptance must find it there
     offset: int | None = None  # string index of its first character in the document it was shown for
     followed_by: str = ""  # the rest of the line after it, when it was shown
+    kind: str = "fim"  # "fim" or "next_edit"
 
 
 class Telemetry:
@@ -84,6 +92,7 @@ class Telemetry:
             "accepted": accepted,
             "language": shown.language,
             "latency_ms": round(shown.latency_ms, 1),
+            "kind": shown.kind,
         }
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)

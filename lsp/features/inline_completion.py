@@ -5,7 +5,8 @@ completion (what Copilot's server does): a range that starts at the line start l
 clients keep showing the item while the user types into it or deletes back.
 
 With `next_edit` on, the item may instead be the next edit near the cursor (a rename of the
-next use of a renamed name: codefill.lsp.next_edit_delivery), whose range is that edit's own.
+next use of a renamed name: codefill.lsp.next_edit_delivery), whose range is that edit's own;
+it carries `codefill.accepted` too (telemetry's `kind: "next_edit"`).
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ def register(server: CodefillLanguageServer) -> None:
             return NOTHING
         if isinstance(completion, InlineEdit):
             return types.InlineCompletionList(items=[types.InlineCompletionItem(
-                insert_text=completion.text, range=_range(completion.range))])
+                insert_text=completion.text, range=_range(completion.range),
+                command=accepted_command(completion.id))])
         # The range is the completion's own: the user may have typed since the request.
         line_start = types.Position(line=completion.line, character=0)
         at = types.Position(line=completion.line, character=completion.character)

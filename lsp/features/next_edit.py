@@ -6,10 +6,16 @@ A custom request, the plumbing for editors' next-edit display (inline edits) tha
     params: {"textDocument": {"uri"}, "position": {"line", "character"}}
     result: {"version": the document version the edits are for,
              "edits": [{"range", "newText"}]} (LSP TextEdits, first to last; [] for none)
-            or null when the document is not open or the server gave no answer.
+            or null when the document is not open, the server gave no answer, or the document
+            changed before the answer came.
 
-Edits computed for an older text than the document has now (the user typed meanwhile) are
-dropped: applied to the new text they would land in the wrong place.
+It asks through the same request as the editor paths (codefill.lsp.next_edit_delivery's `ask`,
+which builds the request, sends it and checks the answer's version): a newer edit of the document
+cancels the request under way, and edits computed for an older text than the document has now
+(the user typed meanwhile) are never answered, neither for the old version nor for the new one:
+applied to the new text they would land in the wrong place, and "no edits" would be an answer
+for a text the server never saw. So null, and the client asks again for the text it has now.
+This request is explicit: it is neither debounced nor subject to the `next_edit` setting.
 """
 
 from __future__ import annotations
@@ -18,8 +24,6 @@ import logging
 from typing import Any
 
 from codefill.lsp.custom_params import document_position
-from codefill.lsp.http_client import CompletionFailed
-from codefill.lsp.next_edit import next_edit_body
 from codefill.lsp.server import CodefillLanguageServer
 
 log = logging.getLogger(__name__)
@@ -34,18 +38,8 @@ def register(server: CodefillLanguageServer) -> None:
         if at is None:
             log.warning("%s needs textDocument.uri and position.line/character: ignored", NEXT_EDIT)
             return None
-        uri, line, character = at.uri, at.line, at.character
-        doc = ls.store.get(uri)
-        body = next_edit_body(ls.store, uri, line, character, model=ls.settings.model or "")
-        if doc is None or body is None:
-            return None
-        version, revision = doc.version, doc.revision
-        try:
-            answer = await ls.pipeline.client.next_edit(body, ls.settings)
-        except CompletionFailed as exc:
-            log.info("no next edit: %s", exc)
-            return None
-        if ls.store.get(uri) is not doc or doc.revision != revision:
-            return {"version": doc.version, "edits": []}  # for an older text
-        return {"version": version,
-                "edits": [{"range": e["range"], "newText": e["text"]} for e in answer.get("edits", [])]}
+        answer = await ls.pipeline.next_edits.ask(at.uri, at.line, at.character, ls.settings)
+        if answer is None or not ls.pipeline.next_edits.is_current(at.uri, answer):
+            return None  # no answer, or one for a text the document no longer has
+        return {"version": answer.version,
+                "edits": [{"range": e["range"], "newText": e["text"]} for e in answer.edits]}

@@ -43,3 +43,13 @@ def test_unwritable_folder_is_logged_not_raised(tmp_path):
     telemetry = Telemetry(blocker / "sub")
     telemetry.shown(ShownCompletion("id1", "ctx", "x", "python", 1.0))
     assert telemetry.report("id1", accepted=True) is None
+
+
+def test_records_say_what_kind_of_suggestion_was_shown(tmp_path):
+    telemetry = Telemetry(tmp_path)
+    telemetry.shown(ShownCompletion("fim", "ctx", "x", "python", 1.0))
+    telemetry.shown(ShownCompletion("edit", "req", "length", "python", 2.0, kind="next_edit"))
+    assert telemetry.report("fim", accepted=True)["kind"] == "fim"
+    assert telemetry.report("edit", accepted=False)["kind"] == "next_edit"
+    kinds = [json.loads(line)["kind"] for line in (tmp_path / FILE_NAME).read_text().splitlines()]
+    assert kinds == ["fim", "next_edit"]
