@@ -93,7 +93,7 @@ def train(args: argparse.Namespace) -> str | None:
         lines.append(f"serve it: codefill serve{model_flag} --lora {name}={out}")
     if config.next_edit and not config.full and not trainer.added_tokens:
         lines.append(f"score it on the held-out commits: codefill eval next-edit --url URL --repo {config.repo} "
-                     f"--model {name} --seed {config.seed} --holdout {config.holdout:g}")
+                     f"--models {name} --seed {config.seed} --holdout {config.holdout:g}")
     if result.merged is not None:
         lines.append(f"merged model: codefill serve --model {result.merged}")
     return "\n".join(lines)

@@ -6,8 +6,10 @@
 -- edit's ghost text is waited for on, in turn), CODEFILL_WAIT_MS (how long each may take),
 -- CODEFILL_LATE (typed when the first answer with an item has reached Neovim, which handles it
 -- only then: a suggestion for the text before these keys, as when it crossed them on the way;
--- the run ends after that Tab).
--- Results: typed_line, late_line, and per next edit { ghost, row, col, pos, cursor_row, before,
+-- no ghost text is waited for then, only CODEFILL_LATE_MS for any on the first expected row,
+-- and the run ends after that Tab).
+-- Results: typed_line, late_line, late_ghost (a ghost text seen on that row after the late
+-- answer: { ghost, row }), and per next edit { ghost, row, col, pos, cursor_row, before,
 -- after } (the ghost text shown, where (0-based row, byte column) and how (`virt_text_pos`:
 -- 'overlay' is over the buffer's text), the cursor's row then, the buffer's lines before and
 -- after Tab), lines (at the end).
@@ -58,6 +60,18 @@ T.run(function()
       end)
       results.late_line = vim.api.nvim_get_current_line()
       held.release()
+      local deadline = vim.uv.now() + tonumber(vim.env.CODEFILL_LATE_MS or '1500')
+      while vim.uv.now() < deadline and not results.late_ghost do
+        local text, at = T.ghost_text()
+        results.late_ghost = at == row and { ghost = text, row = at } or nil
+        T.sleep(20)
+      end
+      shown.before = T.lines()
+      T.keys('<Tab>')
+      T.sleep(100)
+      shown.after = T.lines()
+      shown.cursor = vim.api.nvim_win_get_cursor(0)
+      break
     end
     local ok, err = pcall(T.wait, 'ghost text on row ' .. row, function()
       shown.ghost, shown.row = T.ghost_text()
@@ -71,11 +85,6 @@ T.run(function()
       error(err .. ' (shown: ' .. vim.inspect(shown) .. ')', 0)
     end
     T.keys('<Tab>')
-    if held then
-      T.sleep(100)
-      shown.after = T.lines()
-      break
-    end
     T.wait('the accepted edit', function()
       return not vim.deep_equal(T.lines(), shown.before)
     end, 5000)

@@ -3,9 +3,11 @@
 -- the new line was sent; once the answer is in, Tab.
 -- Inputs: CODEFILL_FILE, CODEFILL_HEADER (the line typed first), CODEFILL_PAUSE_AFTER (the part of
 -- it after which the user pauses), CODEFILL_BODY (what is typed on the next line), CODEFILL_UNTIL
--- ("answered": Tab once the request for the new line has its answer; "shown": once ghost text
--- is shown on the cursor's line), CODEFILL_MORE (typed quickly then, before Tab: the answer
--- shown is for the text before them; "+N": the next N characters of CODEFILL_BODY),
+-- ("answered": Tab once the request for the new line has its answer; "shown": the user pauses
+-- once that answer is in (the recipe drops it: typed on since), and Tab once ghost text is shown
+-- on the cursor's line, from Neovim's request after the pause), CODEFILL_MORE (typed quickly
+-- then, before Tab: the answer shown is for the text before them; "+N": the next N characters of
+-- CODEFILL_BODY),
 -- CODEFILL_ACCEPT ("tab": the recipe's mapping; "native": Neovim's own accept,
 -- vim.lsp.inline_completion.get()).
 local header, pause_after, body = vim.env.CODEFILL_HEADER, vim.env.CODEFILL_PAUSE_AFTER, vim.env.CODEFILL_BODY
@@ -55,11 +57,11 @@ T.run(function()
     if #so_far < 3 then
       return false
     end
-    if vim.env.CODEFILL_UNTIL == 'shown' then
-      return ghost_on_cursor_line() ~= nil
-    end
-    return select(2, T.inline_counts()) > answered
+    return ghost_on_cursor_line() ~= nil or select(2, T.inline_counts()) > answered
   end)
+  if vim.env.CODEFILL_UNTIL == 'shown' then
+    T.wait('ghost text after the pause', ghost_on_cursor_line, 10000)
+  end
   results.ghost_then = ghost_on_cursor_line()
   local more = vim.env.CODEFILL_MORE or ''
   if more:match('^%+%d+$') then
