@@ -32,7 +32,7 @@ from codefill.client.completions import complete_fim, first_model
 from codefill.client.next_edit import NextEditBody, NextEditError, request_next_edit
 from codefill.jobs.next_edit_data.cases import NO_EDIT, NextEditCase
 from codefill.jobs.next_edit_data.collect import HELD_OUT, collect_cases, sample
-from codefill.model.next_edit_edits import TextEdit, compute_edits
+from codefill.model.next_edit_edits import TextEdit, compute_edits, split_lines
 from codefill.model.utf16 import utf16_len
 
 FIM = "fim"
@@ -62,7 +62,7 @@ def _answer_edits(answer: dict[str, Any]) -> list[tuple[int, int, int, int, str]
 
 
 def body_for(case: NextEditCase, model: str, max_tokens: int | None) -> NextEditBody:
-    line = case.window.splitlines()[case.cursor_line - case.start_line] if case.window else ""
+    line = split_lines(case.window)[case.cursor_line - case.start_line].rstrip("\r\n") if case.window else ""
     return NextEditBody(model=model, window=case.window, start_line=case.start_line, cursor_line=case.cursor_line,
                         cursor_character=utf16_len(line[:case.cursor_character]), path=case.path,
                         language=case.language, events=list(case.events), max_tokens=max_tokens, temperature=0.0)
@@ -95,7 +95,7 @@ async def ask_fim(http: httpx.AsyncClient, url: str, case: NextEditCase, model: 
 
 def _window_start(case: NextEditCase) -> int:
     """The window's first character in the document."""
-    lines = case.prefix.splitlines(keepends=True)
+    lines = split_lines(case.prefix)
     return sum(len(s) for s in lines[:case.start_line])
 
 

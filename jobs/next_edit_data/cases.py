@@ -27,6 +27,7 @@ from typing import Any
 from codefill.jobs.next_edit_data.git_history import FileChange
 from codefill.lsp.edit_history import unified_diff
 from codefill.lsp.next_edit import LINES_ABOVE, LINES_BELOW
+from codefill.model.next_edit_edits import split_lines
 
 MAX_HUNKS = 12
 MAX_HUNK_LINES = 8
@@ -91,8 +92,7 @@ def _apply(lines: list[str], hs: list[Hunk], shift: int = 0) -> list[str]:
 
 
 def cases_from_change(change: FileChange) -> list[NextEditCase]:
-    before = change.before.splitlines(keepends=True)
-    after = change.after.splitlines(keepends=True)
+    before, after = split_lines(change.before), split_lines(change.after)
     hs = hunks(before, after)
     if not hs or len(hs) > MAX_HUNKS or any(max(h.a1 - h.a0, len(h.new)) > MAX_HUNK_LINES for h in hs):
         return []

@@ -20,6 +20,7 @@ from typing import Any
 from codefill.jobs.next_edit_data.cases import NextEditCase
 from codefill.jobs.next_edit_data.collect import collect_cases, sample
 from codefill.jobs.training.fim_examples import IGNORE_INDEX, Example
+from codefill.model.next_edit_edits import split_lines
 from codefill.model.templates.encoding import encode_text
 from codefill.model.templates.next_edit import REGION_END, CodefillFormat, EditEvent, NextEditInput
 
@@ -29,7 +30,7 @@ NO_EDIT_SHARE = 0.5  # of the training examples; a history has about two no-edit
 
 
 def next_edit_input(case: NextEditCase) -> NextEditInput:
-    lines = case.window.splitlines(keepends=True)
+    lines = split_lines(case.window)
     row = case.cursor_line - case.start_line
     cursor = sum(len(s) for s in lines[:row]) + case.cursor_character
     return NextEditInput(window=case.window, cursor=cursor, path=case.path, language=case.language,
