@@ -7,7 +7,9 @@ Each case is completed greedily (temperature 0) through `/v1/completions`:
 
 * default (codefill, or any server that takes OpenAI's `suffix`): `prompt` =
   prefix, `suffix` = suffix, and codefill's extension field
-  `"codefill": {"multiline": <mode is multi-line>}`. The text is used as it comes.
+  `"codefill": {"multiline": <mode is multi-line>, "language": "python"}` (the
+  language as `codefill lsp` sends it; `--language none` leaves it out, which also
+  leaves out the rules that need one). The text is used as it comes.
 * `--raw-fim-template NAME` (servers without `suffix` support, e.g. vLLM's own
   OpenAI server): `prompt` = codefill's FIM template NAME built around the case
   (`get_fim_template(NAME).build(prefix, suffix).text`), no `suffix`, no
@@ -23,7 +25,7 @@ passes when it exits 0 after its last statement (an early `exit(0)` fails).
 
 `--oracle` adds a second system to the same run, the best-line oracle: the
 model's raw text of each case (default: the same request again with
-`"codefill": {"multiline": <mode is multi-line>, "postprocess": false}`; with
+`"codefill": {"multiline": <mode is multi-line>, "language": ..., "postprocess": false}`; with
 `--raw-fim-template`: the raw request's own text, cut at the template's
 control/stop tokens, no second request) is cut at line boundaries, its first 1
 line, first 2 lines, ..., then the whole text, and each cut runs with the
@@ -84,6 +86,9 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
     h.add_argument("--extra-body", default=None, metavar="JSON",
                    help="JSON object merged into every request body, e.g. '{\"repetition_penalty\": 1.0}' "
                         "for vLLM's own server")
+    h.add_argument("--language", default="python", metavar="ID",
+                   help="sent as \"codefill\": {\"language\": ID}, as codefill lsp sends the document's "
+                        "language id (default python; 'none' sends none). Not with --raw-fim-template")
     h.add_argument("--oracle", action="store_true",
                    help="also score the best-line oracle: the model's raw text (a second request with "
                         "\"postprocess\": false; with --raw-fim-template the same request's text) cut at "

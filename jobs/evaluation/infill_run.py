@@ -34,6 +34,8 @@ async def run_eval(args: argparse.Namespace, command: str) -> dict[str, Any]:
 
     mode: str = args.mode
     multiline = mode == "multi-line"
+    language = getattr(args, "language", "python")
+    language = None if (language or "none").lower() == "none" else language
     max_tokens = args.max_tokens if args.max_tokens is not None else DEFAULT_MAX_TOKENS[mode]
     if max_tokens <= 0:
         raise ValueError("--max-tokens must be positive")
@@ -48,7 +50,7 @@ async def run_eval(args: argparse.Namespace, command: str) -> dict[str, Any]:
     cases = select_cases(all_cases, args.limit, args.seed)
 
     if template is None:
-        request: dict[str, Any] = {"suffix": True, "codefill": {"multiline": multiline}}
+        request: dict[str, Any] = {"suffix": True, "codefill": codefill_fields(multiline, language)}
     else:
         markers = template_markers(template)
         request = {"prompt": template.build("{prefix}", "{suffix}").text, "fim_template": template.name,
@@ -60,7 +62,7 @@ async def run_eval(args: argparse.Namespace, command: str) -> dict[str, Any]:
     oracle = bool(getattr(args, "oracle", False))
     oracle_request: dict[str, Any] | None = None
     if oracle and template is None:
-        oracle_request = {"suffix": True, "codefill": {"multiline": multiline, "postprocess": False}}
+        oracle_request = {"suffix": True, "codefill": {**codefill_fields(multiline, language), "postprocess": False}}
         if extra:
             oracle_request["extra_body"] = extra
     elif oracle:
@@ -86,8 +88,9 @@ async def run_eval(args: argparse.Namespace, command: str) -> dict[str, Any]:
 
             return fill
 
-        fill_suffix = suffix_filler({"multiline": multiline})
-        fill_oracle = suffix_filler({"multiline": multiline, "postprocess": False})  # raw text, cut by evaluate_infill
+        fill_suffix = suffix_filler(codefill_fields(multiline, language))
+        # the raw text, cut by evaluate_infill
+        fill_oracle = suffix_filler({**codefill_fields(multiline, language), "postprocess": False})
 
         # --raw-fim-template --oracle: one request per case for both systems; the first of
         # them to ask sends it, the other awaits the same answer (or the same error).
@@ -178,3 +181,12 @@ async def run_eval(args: argparse.Namespace, command: str) -> dict[str, Any]:
         "oracle": {"request": oracle_request, "summary": summaries[ORACLE]} if oracle else None,
         "results": results,
     }
+
+
+def codefill_fields(multiline: bool, language: str | None) -> dict[str, Any]:
+    """The `codefill` object of each request: the mode, and the language as `codefill lsp`
+    sends the document's (it turns on the rules that need one, such as `syntax`)."""
+    fields: dict[str, Any] = {"multiline": multiline}
+    if language is not None:
+        fields["language"] = language
+    return fields

@@ -1,8 +1,8 @@
 """Post-processing of FIM completions: cut what the editor must not insert.
 
-One module per rule (repeat_suffix, closing_line, scope, syntax, whitespace); the
-runner applies them in a fixed, documented order, and `streaming` applies
-the same rules while the model is still writing.
+One module per rule (repeat_suffix, closing_line, scope, syntax, repeat_ending,
+whitespace); the runner applies them in a fixed, documented order, and
+`streaming` applies the same rules while the model is still writing.
 """
 
 from __future__ import annotations

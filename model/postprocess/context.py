@@ -18,6 +18,7 @@ class CursorContext:
     multiline: bool
     multiline_auto: bool = False  # `multiline` was decided from the text, not asked for by the client
     prefix: str = ""  # the whole prefix, for the rules that look further back than its last line
+    suffix: str = ""  # the whole suffix, for the rules that look further on than its next line
 
     @property
     def right_stripped(self) -> str:
@@ -50,6 +51,7 @@ def build_context(prefix: str, suffix: str, multiline: bool, *, multiline_auto: 
         multiline=multiline,
         multiline_auto=multiline_auto,
         prefix=prefix,
+        suffix=suffix,
     )
 
 

@@ -9,6 +9,7 @@ RULES: tuple[str, ...] = (
     "closing_line",  # b. drop a trailing closing line the suffix already has
     "scope",  # c. single-line end, block scope of multi-line completions
     "syntax",  # e. multi-line: end where prefix + completion + suffix parses no worse (needs a language)
+    "repeat_ending",  # f. multi-line: drop last lines that are the definition's ending in the suffix again
     "whitespace",  # d. trailing whitespace
 )
 

@@ -7,6 +7,8 @@ Order, per line as it completes:
 and once the completion has ended:
   e. syntax (multi-line, with a language: the longest run of whole lines
      that parses with the fewest errors, and no more than the empty hole)
+  f. repeat ending (multi-line: drop last lines that are the definition's
+     ending in the suffix again)
   b. closing line (drop a trailing closing line the suffix already has)
   d. whitespace (no trailing whitespace)
 Each rule can be switched off (`PostprocessOptions.disabled_rules`).
@@ -37,6 +39,7 @@ from codefill.model.postprocess.closing_line import (
 )
 from codefill.model.postprocess.context import CursorContext
 from codefill.model.postprocess.options import PostprocessOptions
+from codefill.model.postprocess.repeat_ending import RepeatEnding
 from codefill.model.postprocess.repeat_suffix import (
     chars_held_for_right,
     may_still_repeat,
@@ -58,6 +61,8 @@ class RuleRunner:
         self._scope_on = options.rule_on("scope")
         self._whitespace = options.rule_on("whitespace")
         self._syntax = syntax if options.rule_on("syntax") else None
+        self._ending = RepeatEnding(ctx.suffix) if options.rule_on("repeat_ending") else None
+        self._ending_holds: dict[int, int] = {}  # k -> where lines[:k] may start a repeated ending
         self._multiline = ctx.multiline
         self._lines: list[str] = []  # kept complete lines, as the model wrote them
         self._done_text = ""  # the kept lines joined, each with its line end stripped
@@ -107,6 +112,11 @@ class RuleRunner:
             if 0 < self._good < len(lines):
                 del lines[self._good:]
                 terminated = shortened = True
+        if self._ending_applies():
+            keep = self._ending_cut(lines, terminated)
+            if keep is not None:
+                del lines[keep:]
+                terminated = shortened = True
         if self._closing and drop_trailing_closing_line(lines, self._ctx, own_line=self._own_line()):
             terminated = shortened = True
         return self._render(lines, terminated=terminated, shortened=shortened or self.cut)
@@ -132,6 +142,14 @@ class RuleRunner:
         if self._syntax_applies() and self._good:
             # The syntax rule may still go back to the last run of lines that parsed.
             kept, partial = self._good, ""
+        if self._ending_applies():
+            # Lines a later repeated ending may take with it are not final yet, nor is
+            # an unfinished line that may become one of the suffix's lines.
+            hold = self._ending_hold(kept)
+            if hold < kept:
+                kept, partial = hold, ""
+            elif kept == len(self._lines) and kept and self._ending.may_become_line(partial):
+                partial = ""
         committed = self._committed_part(partial) if kept == len(self._lines) else ""
         if committed:
             return self._done_text + "\n" + committed if self._lines else committed
@@ -205,6 +223,35 @@ class RuleRunner:
     def _full(self, index: int, line: str) -> str:
         """The line as it reads in the file: the first one continues the cursor line."""
         return self._ctx.cursor_left + line if index == 0 else line
+
+    def _ending_applies(self) -> bool:
+        return self._ending is not None and self._multiline
+
+    def _ending_hold(self, k: int) -> int:
+        """Where the lines a repeated ending may still drop start, among lines[:k]."""
+        assert self._ending is not None
+        if k not in self._ending_holds:
+            hold = self._ending.held_from(self._lines[:k])
+            # Blank lines are not emitted before code follows them anyway.
+            while hold < k and not self._lines[hold].strip():
+                hold += 1
+            self._ending_holds[k] = hold
+        return self._ending_holds[k]
+
+    def _ending_cut(self, lines: list[str], terminated: bool) -> int | None:
+        assert self._ending is not None
+        if not lines:
+            return None
+        full = [self._full(0, lines[0]), *lines[1:]]
+        check = None
+        if self._syntax_applies():
+            assert self._syntax is not None
+            syntax = self._syntax
+            whole = syntax.errors(self._render(lines, terminated=terminated, shortened=True))
+
+            def check(k: int) -> bool:
+                return syntax.errors(self._render(lines[:k], terminated=True, shortened=True)) <= whole
+        return self._ending.cut(full, self._scope.floor, check)
 
     def _syntax_applies(self) -> bool:
         return self._syntax is not None and self._multiline and self._syntax.readable

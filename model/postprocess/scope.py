@@ -80,6 +80,11 @@ def code_goes_on(prefix: str, next_line: str | None) -> bool:
     return indent_width(next_line) >= (width if floor is None else min(width, floor))
 
 
+def ends_with_block_opener(line: str) -> bool:
+    """The line opens a block whose body goes on the next lines (`if x:`, `{`)."""
+    return _BLOCK_OPENER.search(line) is not None
+
+
 def ends_single_line(multiline: bool, seen_content: bool) -> bool:
     """True when a newline now ends a single-line completion."""
     return not multiline and seen_content
@@ -246,6 +251,11 @@ class BlockScope:
     def _set_block(self, width: int) -> None:
         floor = definition_floor(self._prefix, width)
         self._min_width = width if floor is None else min(width, floor)
+
+    @property
+    def floor(self) -> int | None:
+        """The least indentation still inside the block (None: not known yet)."""
+        return self._min_width
 
     def observe(self, full_line: str) -> None:
         """Let the first line with code set the block's indentation."""

@@ -86,8 +86,9 @@ async def test_the_language_server_asks_for_the_next_edit_with_its_edit_history(
     path.parent.mkdir()
     before = WINDOW.replace("quantity", "count")
     path.write_text(before)
+    # A loaded CI machine can take longer than the default 10 s to answer; the test is of what is sent.
     client = await start_lsp(tiny_hf_server.url, "--data-dir", str(tmp_path / "data"), "--max-tokens", "16",
-                             workspace=path.parent)
+                             "--timeout-ms", "120000", workspace=path.parent)
     try:
         uri = open_document(client, path, before)
         type_text(client, uri, 2, 1, len("    def add(self, item, "), "new_")

@@ -124,6 +124,14 @@ def test_cut_at_markers():
 # --- the command end to end ------------------------------------------------------
 
 
+def test_language_none_sends_no_language(fakes, tmp_path):
+    n_before = len(fakes["logs"]["perfect"])
+    rc, report = _eval(fakes["perfect"], tmp_path, "--language", "none")
+    assert rc == 0 and report["summary"]["pass_at_1"] == 1.0
+    assert report["server"]["request"]["codefill"] == {"multiline": False}
+    assert all(b["codefill"] == {"multiline": False} for b in fakes["logs"]["perfect"][n_before:])
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_perfect_server_scores_one(fakes, tmp_path, capsys, mode, all_cases):
     n_before = len(fakes["logs"]["perfect"])
@@ -142,7 +150,7 @@ def test_perfect_server_scores_one(fakes, tmp_path, capsys, mode, all_cases):
     assert all(r["status"] == "passed" and r["completion"] == r["middle"] for r in report["results"])
     sent = fakes["logs"]["perfect"][n_before:]
     assert len(sent) == 8
-    assert all("suffix" in b and b["codefill"] == {"multiline": mode == "multi-line"}
+    assert all("suffix" in b and b["codefill"] == {"multiline": mode == "multi-line", "language": "python"}
                and b["temperature"] == 0.0 and b["model"] == "fake-perfect" for b in sent)
     assert report["oracle"] is None and all("oracle" not in r for r in report["results"])
     md = (tmp_path / "report.md").read_text()
@@ -263,8 +271,10 @@ def test_oracle_finds_the_cut_that_passes_when_the_raw_text_runs_on(fakes, tmp_p
     sent = fakes["logs"]["runs-on"][n_before:]
     multiline = mode == "multi-line"
     assert sorted(json.dumps(b["codefill"], sort_keys=True) for b in sent) == sorted(
-        [json.dumps({"multiline": multiline})] * 8 + [json.dumps({"multiline": multiline, "postprocess": False})] * 8)
-    assert report["oracle"]["request"]["codefill"] == {"multiline": multiline, "postprocess": False}
+        [json.dumps({"multiline": multiline, "language": "python"}, sort_keys=True)] * 8
+        + [json.dumps({"multiline": multiline, "language": "python", "postprocess": False}, sort_keys=True)] * 8)
+    assert report["oracle"]["request"]["codefill"] == {"multiline": multiline, "language": "python",
+                                                       "postprocess": False}
     server = report["summary"]
     printed = capsys.readouterr().out
     assert "| suffix | " in printed and "| best-line oracle, postprocess off | 1.000 |" in printed

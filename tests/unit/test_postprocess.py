@@ -20,6 +20,7 @@ FOLDERS = {
     "closing_line": ("closing_line",),
     "scope": ("single_line", "block_scope", "inserted_line"),
     "syntax": ("syntax",),
+    "repeat_ending": ("repeat_ending",),
     "whitespace": ("trailing_whitespace",),
 }
 GOLDEN_FOLDERS = tuple(folder for folders in FOLDERS.values() for folder in folders)
