@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from codefill.model.postprocess.brackets import bracket_balance
+from codefill.model.postprocess.closing_line import last_nonblank
 from codefill.model.postprocess.scope import ends_with_block_opener, indent_width
 
 # Only this many suffix lines are searched: the definition's end is near in a real file,
@@ -36,11 +37,10 @@ class RepeatEnding:
         for at, line in enumerate(self._suffix):
             self._where.setdefault(line, []).append(at)
 
-    def held_from(self, lines: Sequence[str], start: int = 1) -> int:
-        """The first of `lines` (from `start`, where an earlier call left off) that later
-        lines could still make part of a repeated ending; len(lines): none. Lines before
-        it can no longer be dropped by this rule."""
-        for first in range(max(1, start), len(lines)):
+    def held_from(self, lines: Sequence[str]) -> int:
+        """The first of `lines` that later lines could still make part of a repeated
+        ending; len(lines): none. Lines before it can no longer be dropped by this rule."""
+        for first in range(1, len(lines)):
             if self._runs(lines[first:], floor=None):
                 return first
         return len(lines)
@@ -60,7 +60,7 @@ class RepeatEnding:
             tail = lines[start:]
             if not any(line.strip() for line in tail) or not self._runs(tail, floor=floor):
                 continue
-            kept = _last_code_line(lines, start)
+            kept = last_nonblank(lines, before=start)
             if kept is None or ends_with_block_opener(lines[kept]):
                 return None
             if any(n < 0 for n in bracket_balance("\n".join(tail)).values()):
@@ -86,9 +86,3 @@ class RepeatEnding:
                 return indent_width(line) < floor
         return True
 
-
-def _last_code_line(lines: Sequence[str], before: int) -> int | None:
-    for i in range(before - 1, -1, -1):
-        if lines[i].strip():
-            return i
-    return None

@@ -30,6 +30,8 @@ is still writing: that is what lets streaming emit early and stop early.
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from codefill.model.postprocess.brackets import add_balance
 from codefill.model.postprocess.closing_line import (
     could_become_closing_line,
@@ -61,7 +63,7 @@ class RuleRunner:
         self._scope_on = options.rule_on("scope")
         self._whitespace = options.rule_on("whitespace")
         self._syntax = syntax if options.rule_on("syntax") else None
-        self._ending = RepeatEnding(ctx.suffix) if options.rule_on("repeat_ending") else None
+        self._ending_on = options.rule_on("repeat_ending")
         self._ending_holds: dict[int, int] = {}  # k -> where lines[:k] may start a repeated ending
         self._multiline = ctx.multiline
         self._lines: list[str] = []  # kept complete lines, as the model wrote them
@@ -225,11 +227,15 @@ class RuleRunner:
         return self._ctx.cursor_left + line if index == 0 else line
 
     def _ending_applies(self) -> bool:
-        return self._ending is not None and self._multiline
+        return self._ending_on and self._multiline
+
+    @cached_property
+    def _ending(self) -> RepeatEnding:
+        # Built when first needed: single-line requests never read the suffix's lines.
+        return RepeatEnding(self._ctx.suffix)
 
     def _ending_hold(self, k: int) -> int:
         """Where the lines a repeated ending may still drop start, among lines[:k]."""
-        assert self._ending is not None
         if k not in self._ending_holds:
             hold = self._ending.held_from(self._lines[:k])
             # Blank lines are not emitted before code follows them anyway.
@@ -239,7 +245,6 @@ class RuleRunner:
         return self._ending_holds[k]
 
     def _ending_cut(self, lines: list[str], terminated: bool) -> int | None:
-        assert self._ending is not None
         if not lines:
             return None
         full = [self._full(0, lines[0]), *lines[1:]]

@@ -44,7 +44,7 @@ def decide_multiline(prefix: str, suffix: str) -> bool:
         return False  # a line inserted into code that goes on after it
     if not left.strip():
         return True  # an empty line: write the next statement(s)
-    return _BLOCK_OPENER.search(left) is not None
+    return ends_with_block_opener(left)
 
 
 def _next_code_line(suffix: str) -> str | None:
@@ -70,7 +70,7 @@ def code_goes_on(prefix: str, next_line: str | None) -> bool:
     if not head:
         return False
     last = head.rpartition("\n")[2]
-    if _BLOCK_OPENER.search(last) is not None:
+    if ends_with_block_opener(last):
         # Its body is what follows: code goes on only if the body is there already.
         return indent_width(next_line) > indent_width(statement_start(head))
     left = prefix.rpartition("\n")[2]
@@ -244,7 +244,7 @@ class BlockScope:
         if left.strip():
             # The cursor line has code (a block opener): its body is deeper than
             # the line its statement starts on (`if (a &&\n    b) {` starts at `if`).
-            deeper = _BLOCK_OPENER.search(left) is not None
+            deeper = ends_with_block_opener(left)
             start = statement_start(ctx.prefix) if deeper else left
             self._set_block(indent_width(start) + (1 if deeper else 0))
 
