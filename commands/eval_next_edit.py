@@ -49,6 +49,9 @@ def add_next_edit_parser(bench: argparse._SubParsersAction) -> None:
     h.add_argument("--no-edit-share", type=float, default=None,
                    help="share of no-edit cases in the sample (default: as the history has them)")
     h.add_argument("--max-tokens", type=int, default=None, help="per request (default: the server's)")
+    h.add_argument("--no-postprocess", dest="postprocess", action="store_false",
+                   help="ask for the model's rewrite as it is, without the whitespace rule "
+                        "(the input of benchmarks/next_edit_ablation.py)")
     h.add_argument("--request-timeout", type=float, default=300.0, help="seconds per request (default 300)")
     h.add_argument("--out", default=None, help="JSON report (default eval-next-edit-<date>.json); .md beside it")
     h.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -13,6 +13,15 @@ Safety rules (never worse than doing nothing): a rewrite identical to the window
 and so is an empty or all-blank rewrite of a window that has text (a model that lost its way
 deletes everything; a user never wants that as a suggestion), and so is a rewrite that is only
 the window's first lines (the embedded 0.5B model, greedy, sometimes closes the region early).
+
+One rule on top (`drop_whitespace_changes`; a request's `postprocess: false` switches it off):
+a changed run of lines that only adds or removes blank lines, or only changes spacing inside
+lines, is put back as the window has it, unless the recent edits made such a change themselves
+(then it may be what they started: a blank-line or spacing clean-up). The embedded 0.5B model
+and its adapters "tidy" a window they copy ({'a':1} -> {'a': 1}, a blank line lost) and so turn "no edit" into a
+wrong suggestion; next edits that are whitespace alone are rare. Indentation is never touched: in
+Python it is the edit. The ablation (benchmarks/next_edit_ablation.py) gives its wins, losses and
+how many real targets it would spoil.
 """
 
 from __future__ import annotations
@@ -63,6 +72,59 @@ def _final_break(text: str) -> str:
         if text.endswith(brk):
             return brk
     return ""
+
+
+def drop_whitespace_changes(window: str, rewrite: str, event_diffs: Sequence[str] = ()) -> str:
+    """The rewrite with each changed run of lines that is whitespace-only (module docstring) put
+    back as the window has it; the rewrite as it is when a recent edit was whitespace-only."""
+    if any(whitespace_only_diff(d) for d in event_diffs):
+        return rewrite
+    old, new = split_lines(window), split_lines(rewrite)
+    out = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
+        # A whole run or nothing: putting back the blank lines of a run that also changes code
+        # spoiled more real targets in the ablation and won no answer more.
+        keep_old = tag == "equal" or _whitespace_only(old[i1:i2], new[j1:j2])
+        out += old[i1:i2] if keep_old else new[j1:j2]
+    return "".join(out)
+
+
+def _same_but_spacing(x: str, y: str) -> bool:
+    return _indent(x) == _indent(y) and _SPACE.sub("", x) == _SPACE.sub("", y)
+
+
+def _whitespace_only(old: Sequence[str], new: Sequence[str]) -> bool:
+    a = [line for line in old if line.strip()]
+    b = [line for line in new if line.strip()]
+    return len(a) == len(b) and all(_same_but_spacing(x, y) for x, y in zip(a, b))
+
+
+_SPACE = re.compile(r"\s+")
+
+
+def whitespace_only_diff(diff: str) -> bool:
+    """A unified diff with a run of removed and added lines that differ only as
+    `drop_whitespace_changes` puts back."""
+    removed: list[str] = []
+    added: list[str] = []
+    header = "\n@@" in "\n" + diff  # ---/+++ lines before the first @@ are file names, not lines
+    for line in [*split_lines(diff), " "]:  # a context line last ends the final run
+        if header:
+            header = not line.startswith("@@")
+            continue
+        if line.startswith("-"):
+            removed.append(line[1:])
+        elif line.startswith("+"):
+            added.append(line[1:])
+        else:
+            if (removed or added) and _whitespace_only(removed, added):
+                return True
+            removed, added = [], []
+    return False
+
+
+def _indent(line: str) -> str:
+    return line[:len(line) - len(line.lstrip())]
 
 
 def compute_edits(window: str, rewrite: str, start_line: int = 0) -> list[TextEdit]:
@@ -171,4 +233,5 @@ def apply_edits(window: str, edits: Sequence[TextEdit], start_line: int = 0) -> 
     return "".join(out)
 
 
-__all__ = ["Position", "TextEdit", "align_final_break", "apply_edits", "compute_edits", "split_lines"]
+__all__ = ["Position", "TextEdit", "align_final_break", "apply_edits", "compute_edits", "drop_whitespace_changes",
+           "split_lines", "whitespace_only_diff"]

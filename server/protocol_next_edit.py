@@ -62,6 +62,8 @@ class NextEditRequest(_Strict):
     format: Literal["codefill", "zeta"] | None = Field(
         None, description="The prompt format (model/templates/next_edit.py); default: the model's."
     )
+    postprocess: bool = Field(True, description="Put back whitespace-only changes the recent edits did not start "
+                              "(model/next_edit_edits.py); false: the model's rewrite as it is.")
     stream: bool | None = False  # the answer is only usable whole (UNSUPPORTED_NEXT_EDIT_FIELDS)
     seed: Int | None = None
     priority: Priority | None = Field(None, description=PRIORITY_DESCRIPTION.replace(

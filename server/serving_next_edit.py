@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from codefill.model.context_window import PromptTooLong, fit_tokens
 from codefill.model.engines import SamplingOptions
-from codefill.model.next_edit_edits import align_final_break, compute_edits, split_lines
+from codefill.model.next_edit_edits import align_final_break, compute_edits, drop_whitespace_changes, split_lines
 from codefill.model.templates.encoding import encode_text
 from codefill.model.templates.fim import special_token_id
 from codefill.model.templates.fim_prompt import ContextFile
@@ -106,6 +106,8 @@ class NextEditService:
             rewrite, reason = inp.window, ("length" if reason == "length" else "stop")
         else:
             rewrite, reason = align_final_break(inp.window, rewrite), "stop"
+            if req.postprocess:
+                rewrite = drop_whitespace_changes(inp.window, rewrite, [e.diff for e in req.events])
         edits = compute_edits(inp.window, rewrite, req.window.start_line)
         if not edits:
             rewrite = inp.window

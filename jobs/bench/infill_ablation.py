@@ -42,10 +42,15 @@ OFF = "postprocess-off"
 NO_LANGUAGE = "no-language"
 
 
-def load_report(path: Path) -> dict[str, Any]:
+def open_report(path: Path) -> dict[str, Any]:
+    """A JSON report, gzipped (.gz) or not."""
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as f:
-        report = json.load(f)
+        return json.load(f)
+
+
+def load_report(path: Path) -> dict[str, Any]:
+    report = open_report(path)
     codefill = report.get("server", {}).get("request", {}).get("extra_body", {}).get("codefill", {})
     if codefill.get("postprocess") is not False:
         raise ValueError(f"{path}: not a raw run; make it with --extra-body "

@@ -61,18 +61,19 @@ def _answer_edits(answer: dict[str, Any]) -> list[tuple[int, int, int, int, str]
     return out
 
 
-def body_for(case: NextEditCase, model: str, max_tokens: int | None) -> NextEditBody:
+def body_for(case: NextEditCase, model: str, max_tokens: int | None, postprocess: bool = True) -> NextEditBody:
     line = split_lines(case.window)[case.cursor_line - case.start_line].rstrip("\r\n") if case.window else ""
     return NextEditBody(model=model, window=case.window, start_line=case.start_line, cursor_line=case.cursor_line,
                         cursor_character=utf16_len(line[:case.cursor_character]), path=case.path,
-                        language=case.language, events=list(case.events), max_tokens=max_tokens, temperature=0.0)
+                        language=case.language, events=list(case.events), max_tokens=max_tokens, temperature=0.0,
+                        extra={} if postprocess else {"postprocess": False})
 
 
 async def ask_next_edit(http: httpx.AsyncClient, url: str, case: NextEditCase, model: str, *,
-                        api_key: str | None, max_tokens: int | None) -> Outcome:
+                        api_key: str | None, max_tokens: int | None, postprocess: bool = True) -> Outcome:
     t0 = time.perf_counter()
     try:
-        answer = await request_next_edit(http, url, body_for(case, model, max_tokens), api_key)
+        answer = await request_next_edit(http, url, body_for(case, model, max_tokens, postprocess), api_key)
     except (NextEditError, httpx.HTTPError) as exc:
         return Outcome(None, [], time.perf_counter() - t0, error=str(exc) or type(exc).__name__)
     return Outcome(answer["window"]["text"], _answer_edits(answer), time.perf_counter() - t0)
@@ -159,13 +160,14 @@ async def run_eval(args: argparse.Namespace, command: str) -> dict[str, Any]:
                     outcome = await ask_fim(http, args.url, case, models[0], api_key=args.api_key)
                 else:
                     outcome = await ask_next_edit(http, args.url, case, variant, api_key=args.api_key,
-                                                  max_tokens=args.max_tokens)
+                                                  max_tokens=args.max_tokens, postprocess=args.postprocess)
                 rows.append(score(case, outcome))
             drafts[variant] = draft_figures(add_round(None, before, await read_draft_counts(args.url, args.api_key,
                                                                                              http)))
             results[variant] = rows
     return {
         "command": command, "url": args.url, "repo": str(args.repo), "seed": args.seed, "holdout": args.holdout,
+        "max_commits": args.max_commits, "postprocess": args.postprocess,
         "collected": collected, "variants": variants, "wall_s": time.time() - t0,
         "summary": {v: {**summarize(cases, results[v]), **drafts[v]} for v in variants},
         "cases": [{"key": c.key, "kind": c.kind, "path": c.path, "language": c.language, "window": c.window,

@@ -150,3 +150,14 @@ async def test_the_schema_has_the_endpoint(qwen_tokenizer):
     assert {"200", "400", "404", "413", "429", "503"} <= set(op["responses"])
     request = schema["components"]["schemas"]["NextEditRequest"]["properties"]
     assert request["stream"]["enum"] == [False, None] and request["events"]["maxItems"] == 32
+
+
+async def test_a_blank_line_the_model_adds_is_put_back_unless_postprocess_is_off(qwen_tokenizer):
+    rewrite = "\ndef area(w, height):\n    return w * height\n"  # the rename, and a blank line nobody asked for
+    app, _, _ = await _app(qwen_tokenizer, rewrite + REGION_END)
+    async with client(app) as c:
+        ruled = (await c.post("/v1/next_edit", json=BODY)).json()
+        raw = (await c.post("/v1/next_edit", json={**BODY, "postprocess": False})).json()
+    assert ruled["window"]["text"] == "def area(w, height):\n    return w * height\n"
+    assert [e["text"] for e in ruled["edits"]] == ["w"]
+    assert raw["window"]["text"] == rewrite and [e["text"] for e in raw["edits"]] == ["\n", "w"]

@@ -1,4 +1,5 @@
-"""A rewritten window as minimal edits: the golden cases (tests/golden/next_edit) document each rule."""
+"""A rewritten window as minimal edits: the golden cases (tests/golden/next_edit) document each rule,
+and tests/golden/next_edit_whitespace the whitespace rule."""
 
 from __future__ import annotations
 
@@ -9,7 +10,14 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from codefill.model.next_edit_edits import Position, TextEdit, align_final_break, apply_edits, compute_edits
+from codefill.model.next_edit_edits import (
+    Position,
+    TextEdit,
+    align_final_break,
+    apply_edits,
+    compute_edits,
+    drop_whitespace_changes,
+)
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "next_edit"
 CASES = sorted(GOLDEN.glob("*.yaml"))
@@ -61,3 +69,16 @@ def test_applying_the_edits_gives_the_rewrite(old, new, brk, final, start_line):
     assert apply_edits(window, edits, start_line) == rewrite
     ends = [(e.start.line, e.start.character) for e in edits] + [(edits[-1].end.line, edits[-1].end.character)]
     assert ends == sorted(ends) and all(e.start.line >= start_line for e in edits)
+
+
+WHITESPACE = sorted((GOLDEN.parent / "next_edit_whitespace").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", WHITESPACE, ids=[p.stem for p in WHITESPACE])
+def test_whitespace_golden(path):
+    case = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert drop_whitespace_changes(case["window"], case["rewrite"], case["events"]) == case["expected"], case["why"]
+
+
+def test_the_whitespace_golden_cases_are_there():
+    assert len(WHITESPACE) >= 10
