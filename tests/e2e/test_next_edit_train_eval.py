@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.servers import CODEFILL, ServerProcess
 from tests.unit.next_edit_repo import make_history
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +49,18 @@ def test_eval_scores_base_adapter_and_fim_on_the_held_out_commits(trained, tiny_
                                "--models", "tiny,geo", "--fim", "--limit", "4", "--holdout", "0.3",
                                "--max-tokens", "16", "--out", str(tmp_path / "ne.json"), "--quiet"],
                               capture_output=True, text=True, timeout=900)
+        # The side-by-side latency benchmark, the same server twice: greedy, so the answers agree.
+        speed = subprocess.run([sys.executable, str(BENCHMARKS / "next_edit_speed.py"), "--url", server.url,
+                                "--url", server.url, "--repo", str(repo), "--holdout", "0.3", "--limit", "2",
+                                "--max-tokens", "16", "--out", str(tmp_path / "speed.json"), "--quiet"],
+                               capture_output=True, text=True, timeout=900)
     finally:
         server.stop()
     assert done.returncode == 0, done.stderr[-4000:]
+    assert speed.returncode == 0, speed.stderr[-4000:]
+    timed = json.loads((tmp_path / "speed.json").read_text())
+    assert timed["same_answers"] == 2 and [s["errors"] for s in timed["servers"]] == [0, 0]
+    assert all(s["latency_p50_s"] > 0 and s["completion_tokens"] > 0 for s in timed["servers"])
     report = json.loads((tmp_path / "ne.json").read_text())
     assert report["variants"] == ["tiny", "geo", "fim"]
     for variant in report["variants"]:
