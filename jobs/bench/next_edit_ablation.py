@@ -19,7 +19,6 @@ a perfect answer the rule makes wrong), by kind.
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 from collections import Counter
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from codefill.jobs.bench.infill_ablation import open_report
+from codefill.jobs.evaluation.reports import command_block, write_reports
 
 FIM = "fim"
 
@@ -75,13 +75,19 @@ def ablate(report: dict[str, Any], *, quiet: bool = True) -> dict[str, Any]:
                         for kind in sorted({k for k, _ in spoiled})}}
 
 
+def _repo_name(repo: str) -> str:
+    """`owner+name` of a mirror's `.../owner+name/repo`, else the folder's own name."""
+    path = Path(repo)
+    return path.parent.name if path.name == "repo" else path.name
+
+
 def markdown(outs: list[dict[str, Any]], command: str) -> str:
-    lines = ["# Next-edit whitespace rule: ablation (offline)", "", "```", command, "```", "",
+    lines = ["# Next-edit whitespace rule: ablation (offline)", "", *command_block(command), "",
              "| repository | variant | cases | answers changed | EM raw | EM with rule | no-edit raw "
              "| no-edit with rule | wins | losses |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for out in outs:
-        name = Path(out["repo"]).parent.name if Path(out["repo"]).name == "repo" else Path(out["repo"]).name
+        name = _repo_name(out["repo"])
         for v, s in out["variants"].items():
             lines.append(f"| {name} | {v} | {s['cases']} | {s['changed']} | {s['raw_exact']} | {s['rule_exact']} "
                          f"| {s['raw_no_edit']}/{s['no_edit_cases']} | {s['rule_no_edit']}/{s['no_edit_cases']} "
@@ -89,7 +95,7 @@ def markdown(outs: list[dict[str, Any]], command: str) -> str:
     lines += ["", "Targets of the whole history the rule would spoil (a perfect answer made wrong):", "",
               "| repository | kind | cases | spoiled |", "|---|---|---:|---:|"]
     for out in outs:
-        name = Path(out["repo"]).parent.name if Path(out["repo"]).name == "repo" else Path(out["repo"]).name
+        name = _repo_name(out["repo"])
         for kind, h in out["history"].items():
             lines.append(f"| {name} | {kind} | {h['cases']} | {h['spoiled']} |")
     losses = [k for out in outs for s in out["variants"].values() for k in s["losses"]]
@@ -117,11 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, ValueError, KeyError) as exc:
             print(f"error: {name}: {exc}", file=sys.stderr)
             return 2
-    path = Path(args.out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"command": command, "reports": outs}, indent=1), encoding="utf-8")
     md = markdown(outs, command)
-    path.with_suffix(".md").write_text(md, encoding="utf-8")
+    write_reports({"command": command, "reports": outs}, Path(args.out), md)
     print(md)
     return 0
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import shlex
 import statistics
 import sys
@@ -27,13 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
 from codefill.jobs.bench.drafts import DRAFT_COUNTERS as COUNTERS
-
-
-def _p(values: list[float], q: float) -> float | None:
-    values = sorted(values)
-    return values[min(len(values) - 1, round(q * (len(values) - 1)))] if values else None
+from codefill.jobs.evaluation.next_edit import nearest_rank
+from codefill.jobs.evaluation.reports import command_block, fmt, write_reports
 
 
 def figures(rows: list[dict[str, Any]], moved: dict[str, float], completion_tokens: int) -> dict[str, Any]:
@@ -44,7 +39,7 @@ def figures(rows: list[dict[str, Any]], moved: dict[str, float], completion_toke
     # drafting alone, which the machine's speed does not change.
     passes = completion_tokens - accepted if accepted is not None else None
     return {"cases": len(rows), "errors": len(rows) - len(lat),
-            "latency_p50_s": statistics.median(lat) if lat else None, "latency_p95_s": _p(lat, 0.95),
+            "latency_p50_s": statistics.median(lat) if lat else None, "latency_p95_s": nearest_rank(lat, 0.95),
             "latency_mean_s": statistics.fmean(lat) if lat else None,
             "completion_tokens": completion_tokens,
             "draft_acceptance": accepted / drafted if drafted else None,
@@ -52,13 +47,10 @@ def figures(rows: list[dict[str, Any]], moved: dict[str, float], completion_toke
 
 
 async def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
-    from tqdm import tqdm
-
-    from codefill.client.completions import complete_fim
-    from codefill.client.next_edit import request_next_edit
-    from codefill.jobs.bench.scrape import scrape
-    from codefill.jobs.evaluation.next_edit import FIM_PREFIX_CHARS, FIM_SUFFIX_CHARS, body_for, load_cases
     from codefill.client.completions import first_model
+    from codefill.jobs.bench.scrape import scrape
+    from codefill.jobs.evaluation.next_edit import ask_fim, ask_next_edit, load_cases
+    from tqdm import tqdm
 
     cases, collected = load_cases(args)
     urls = args.url
@@ -67,31 +59,23 @@ async def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
         before = [await scrape(http, u, args.api_key, COUNTERS) for u in urls]
         moved: list[dict[str, float]] = [{} for _ in urls]  # with --warm, the timed requests' alone
 
-        async def ask(http: httpx.AsyncClient, url: str, case: Any, model: str) -> tuple[dict[str, Any], int]:
-            start = time.perf_counter()
-            try:
-                if args.kind == "fim":
-                    done = await complete_fim(url, model, case.prefix[-FIM_PREFIX_CHARS:],
-                                              case.suffix[:FIM_SUFFIX_CHARS], max_tokens=args.max_tokens or 128,
-                                              api_key=args.api_key, client=http,
-                                              codefill={"language": case.language, "path": case.path})
-                    text, used = done.text, done.completion_tokens or 0
-                else:
-                    answer = await request_next_edit(http, url, body_for(case, model, args.max_tokens), args.api_key)
-                    text, used = answer["window"]["text"], answer["usage"]["completion_tokens"]
-            except Exception as exc:  # noqa: BLE001 - a failed request is counted, the run goes on
-                return {"key": case.key, "latency_s": time.perf_counter() - start,
-                        "error": str(exc) or type(exc).__name__, "window": None}, 0
-            return {"key": case.key, "latency_s": time.perf_counter() - start, "error": None, "window": text}, used
+        async def ask(url: str, case: Any) -> tuple[dict[str, Any], int]:
+            if args.kind == "fim":
+                o = await ask_fim(http, url, case, model, api_key=args.api_key, max_tokens=args.max_tokens or 128)
+            else:
+                o = await ask_next_edit(http, url, case, model, api_key=args.api_key, max_tokens=args.max_tokens)
+            return {"key": case.key, "latency_s": o.latency_s, "error": o.error, "window": o.window}, \
+                o.completion_tokens
+
         rows: list[list[dict[str, Any]]] = [[] for _ in urls]
         tokens = [0 for _ in urls]
         t0 = time.time()
         for i, case in enumerate(tqdm(cases, desc="cases", unit="case", disable=args.quiet)):
             for k in (range(len(urls)) if i % 2 == 0 else reversed(range(len(urls)))):
                 if args.warm:  # once untimed: the prompt is then in the prefix cache, the timed one decodes
-                    await ask(http, urls[k], case, model)
+                    await ask(urls[k], case)
                     before[k] = await scrape(http, urls[k], args.api_key, COUNTERS)
-                row, used = await ask(http, urls[k], case, model)
+                row, used = await ask(urls[k], case)
                 after_k = await scrape(http, urls[k], args.api_key, COUNTERS) if args.warm else None
                 if before[k] and after_k:
                     moved[k] = {n: moved[k].get(n, 0.0) + after_k[n] - before[k].get(n, 0.0) for n in after_k}
@@ -110,10 +94,10 @@ async def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
 
 
 def markdown(out: dict[str, Any]) -> str:
-    def f(v: float | None, spec: str = ".2f") -> str:
-        return "-" if v is None else format(v, spec)
+    def f(v: float | None) -> str:
+        return fmt(v, ".2f")
     kind = "FIM" if out["kind"] == "fim" else "Next-edit"
-    lines = [f"# {kind} latency side by side: {out['repo']}", "", "```", out["command"], "```", "",
+    lines = [f"# {kind} latency side by side: {out['repo']}", "", *command_block(out["command"]), "",
              f"- {len(out['cases'])} cases, model `{out['model']}`, interleaved (order alternating by case); "
              f"wall time {out['wall_s']:.0f} s",
              f"- answers alike on both servers: {out['same_answers']} of {len(out['cases'])}"
@@ -132,7 +116,10 @@ def markdown(out: dict[str, Any]) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from codefill.jobs.next_edit_data.collect import DEFAULT_HOLDOUT, DEFAULT_MAX_COMMITS
+    from codefill.jobs.next_edit_data.collect import (
+        DEFAULT_HOLDOUT,
+        DEFAULT_MAX_COMMITS,
+    )
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -166,11 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     if not out["cases"]:
         print(f"error: {args.repo} gave no next-edit cases", file=sys.stderr)
         return 1
-    path = Path(args.out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=1), encoding="utf-8")
     md = markdown(out)
-    path.with_suffix(".md").write_text(md, encoding="utf-8")
+    write_reports(out, Path(args.out), md)
     print(md)
     return 0
 

@@ -47,6 +47,13 @@ class Outcome:
     edits: list[tuple[int, int, int, int, str]]
     latency_s: float
     error: str | None = None
+    completion_tokens: int = 0
+
+
+def nearest_rank(values: Sequence[float], q: float) -> float | None:
+    """The q-quantile (0..1) of `values` by nearest rank; None for none."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else None
 
 
 def edit_key(e: TextEdit) -> tuple[int, int, int, int, str]:
@@ -76,22 +83,24 @@ async def ask_next_edit(http: httpx.AsyncClient, url: str, case: NextEditCase, m
         answer = await request_next_edit(http, url, body_for(case, model, max_tokens, postprocess), api_key)
     except (NextEditError, httpx.HTTPError) as exc:
         return Outcome(None, [], time.perf_counter() - t0, error=str(exc) or type(exc).__name__)
-    return Outcome(answer["window"]["text"], _answer_edits(answer), time.perf_counter() - t0)
+    return Outcome(answer["window"]["text"], _answer_edits(answer), time.perf_counter() - t0,
+                   completion_tokens=answer["usage"]["completion_tokens"])
 
 
 async def ask_fim(http: httpx.AsyncClient, url: str, case: NextEditCase, model: str, *,
-                  api_key: str | None) -> Outcome:
+                  api_key: str | None, max_tokens: int = 128) -> Outcome:
     t0 = time.perf_counter()
     try:
         result = await complete_fim(url, model, case.prefix[-FIM_PREFIX_CHARS:], case.suffix[:FIM_SUFFIX_CHARS],
-                                    max_tokens=128, api_key=api_key, client=http,
+                                    max_tokens=max_tokens, api_key=api_key, client=http,
                                     codefill={"language": case.language, "path": case.path})
     except Exception as exc:  # noqa: BLE001 - a failed request is scored as an error, the run goes on
         return Outcome(None, [], time.perf_counter() - t0, error=str(exc) or type(exc).__name__)
     offset = len(case.prefix) - _window_start(case)  # the cursor in the window
     window = case.window[:offset] + result.text + case.window[offset:]
     edits = [edit_key(e) for e in compute_edits(case.window, window, case.start_line)]
-    return Outcome(window if edits else case.window, edits, time.perf_counter() - t0)
+    return Outcome(window if edits else case.window, edits, time.perf_counter() - t0,
+                   completion_tokens=result.completion_tokens or 0)
 
 
 def _window_start(case: NextEditCase) -> int:
@@ -127,7 +136,7 @@ def summarize(cases: Sequence[NextEditCase], scores: Sequence[dict[str, Any]]) -
         "edit_precision": correct / predicted if predicted else None,
         "edit_recall": correct / expected if expected else None,
         "latency_p50_s": statistics.median(lat) if lat else None,
-        "latency_p95_s": lat[min(len(lat) - 1, round(0.95 * (len(lat) - 1)))] if lat else None,
+        "latency_p95_s": nearest_rank(lat, 0.95),
         "edit_cases": len(edits), "no_edit_cases": len(quiet),
     }
 
@@ -175,4 +184,5 @@ async def run_eval(args: argparse.Namespace, command: str) -> dict[str, Any]:
     }
 
 
-__all__ = ["DEFAULT_LIMIT", "FIM", "Outcome", "run_eval", "score", "summarize"]
+__all__ = ["DEFAULT_LIMIT", "FIM", "Outcome", "ask_fim", "ask_next_edit", "nearest_rank", "run_eval", "score",
+           "summarize"]

@@ -13,8 +13,11 @@ none, vLLM's own lookup as before (`min`..`max` tokens, `tokens` drafted). Greed
 the model's own: every drafted token is checked by the target model, as for any drafter.
 
 vLLM builds the proposer in its engine process from this class's import path, with no
-settings of its own; codefill passes them in the environment variable `CODEFILL_LONG_MATCH`
-(`model/engines/speculative.py` sets it before the engine starts).
+settings of its own: they come from the environment variable `CODEFILL_LONG_MATCH` (JSON of
+`LongMatchSettings`; the engine process inherits it from the server), defaults without it.
+Opt-in for now, not a `--speculative` method: `codefill serve --engine-arg 'speculative_config=
+{"method": "custom_class", "model": "codefill.model.engines.long_match_ngram.LongMatchNgramProposer",
+"num_speculative_tokens": 12}'` (benchmarks/README.md has what it gains and where).
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 ENV = "CODEFILL_LONG_MATCH"
-CLASS_PATH = f"{__name__}.LongMatchNgramProposer"
 
 
 @dataclass(frozen=True)
@@ -103,4 +105,4 @@ def _flat(args: tuple) -> set[str]:
     return out
 
 
-__all__ = ["CLASS_PATH", "ENV", "LongMatchNgramProposer", "LongMatchSettings", "supported"]
+__all__ = ["ENV", "LongMatchNgramProposer", "LongMatchSettings", "supported"]
