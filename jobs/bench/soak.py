@@ -43,14 +43,16 @@ import shlex
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from codefill.jobs.bench.soak_load import Load, Tally, run_load
-from codefill.jobs.bench.soak_server import Server, in_flight, is_idle, listening_pid, settle, tree_rss
+from codefill.jobs.bench.soak_server import (
+    Server, dropped_connections, in_flight, is_idle, listening_pid, settle, tree_rss,
+)
 
 # The checkout this package is installed from (editable): results go to its benchmarks/results.
 REPO = Path(__file__).resolve().parents[2]
@@ -89,6 +91,9 @@ class SoakResult:
     rss_scope: str  # what the memory criterion covers: "tree" (with children) or "server"
     warmup_s: float  # how long the warm-up ran
     failures: list[str]
+    # Connections the server closed itself during the soak, by reason (server/connections.py):
+    # a well-behaved load never trips these limits, so any is a finding.
+    dropped: dict[str, float] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -112,8 +117,12 @@ def _growth(before: float, after: float) -> float:
     return (after - before) / before if before else 0.0
 
 
-def criteria(tally: Tally, engine: float, http: float, rss_growth: float | None, max_rss_growth: float) -> list[str]:
+def criteria(tally: Tally, engine: float, http: float, rss_growth: float | None, max_rss_growth: float,
+             dropped: dict[str, float] | None = None) -> list[str]:
     failures = []
+    if dropped:
+        failures.append("the server closed connections of a well-behaved load: "
+                        + ", ".join(f"{reason} {n:g}" for reason, n in sorted(dropped.items())))
     if not is_idle(engine, http):
         failures.append(f"requests still in flight after the soak: engine {engine:g}, http {http:g} (1 = the scrape)")
     if tally.errors:
@@ -202,8 +211,11 @@ async def soak(
     log(f"warm baseline rss: {baseline or 'not measured'}")
 
     log(f"soak: {load.clients} clients for {load.duration_s:.0f} s, abandoning {load.abandon_share:.0%}")
+    dropped_before = await dropped_connections(url)
     tally = await run_load(url, load, phase="soak", on_progress=progress("soak"), progress_s=progress_s)
     at_end = await in_flight(url)
+    dropped = {reason: n - dropped_before.get(reason, 0.0)
+               for reason, n in (await dropped_connections(url)).items() if n > dropped_before.get(reason, 0.0)}
     engine, http, waited = await settle(url, settle_timeout_s)
     after = Memory.of(pid) if pid else None
     log(f"in flight as the load ended: engine {at_end[0]:g}, http {at_end[1]:g}; "
@@ -211,9 +223,9 @@ async def soak(
     result = SoakResult(
         load=asdict(load), warmup=warm_tally.summary(), soak=tally.summary(), in_flight_at_end=at_end,
         engine_in_flight=engine, http_in_flight=http, settle_s=waited, rss_baseline=baseline, rss_after=after,
-        rss_samples=samples, rss_scope=rss_scope, warmup_s=warmed_s, failures=[],
+        rss_samples=samples, rss_scope=rss_scope, warmup_s=warmed_s, failures=[], dropped=dropped,
     )
-    result.failures = criteria(tally, engine, http, result.growth_of(rss_scope), max_rss_growth)
+    result.failures = criteria(tally, engine, http, result.growth_of(rss_scope), max_rss_growth, dropped)
     return result
 
 
@@ -250,6 +262,8 @@ def markdown(result: SoakResult, meta: dict[str, Any]) -> str:
         f"| rejected (429) | {s['rejected']} |",
         f"| errors | {s['errors']} |",
         f"| chunks received | {s['chunks']} |",
+        f"| connections the server closed (limits) | "
+        f"{', '.join(f'{r} {n:g}' for r, n in sorted(result.dropped.items())) or 'none'} |",
         f"| latency p50 / p95 (completed) | {sec(s['latency_p50_s'])} / {sec(s['latency_p95_s'])} |",
         f"| first chunk p50 / p95 | {sec(s['ttft_p50_s'])} / {sec(s['ttft_p95_s'])} |",
         f"| in flight as the load ended (engine / http) | {result.in_flight_at_end[0]:g} / "

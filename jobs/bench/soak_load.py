@@ -145,9 +145,20 @@ async def run_one(http: httpx.AsyncClient, url: str, planned: Planned) -> Outcom
     except (httpx.HTTPError, ValueError) as exc:
         # httpx's ReadError often says nothing itself; the socket error under it tells a reset
         # connection from a closed one, and how far the stream got tells when.
+        return outcome("error", f"{type(exc).__name__}: {_root_cause(exc)} (after {chunks} chunks)")
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The innermost error under httpx's (httpx -> httpcore -> anyio -> OSError), which is
+    often the only one that says anything."""
+    seen = {id(exc)}
+    while True:
         cause = exc.__cause__ or exc.__context__
-        detail = str(exc) or (f"{type(cause).__name__}: {cause}" if cause is not None else "")
-        return outcome("error", f"{type(exc).__name__}: {detail} (after {chunks} chunks)")
+        if cause is None or id(cause) in seen:
+            break
+        seen.add(id(cause))
+        exc = cause
+    return f"{type(exc).__name__}: {exc}"
 
 
 @dataclass

@@ -17,6 +17,7 @@ from codefill.jobs.process_groups import terminate_group
 
 ENGINE_GAUGE = "codefill_engine_requests_in_flight"
 HTTP_GAUGE = "codefill_http_requests_in_flight"
+DROPPED_COUNTER = "codefill_connections_dropped_total"
 
 
 # --- the server's side: gauges and memory ------------------------------------------------
@@ -44,6 +45,21 @@ async def in_flight(url: str) -> tuple[float, float]:
         resp.raise_for_status()
     sums = parse_metrics(resp.text)
     return sums.get(ENGINE_GAUGE, 0.0), sums.get(HTTP_GAUGE, 0.0)
+
+
+async def dropped_connections(url: str) -> dict[str, float]:
+    """Connections the server closed on its own (server/connections.py), by reason; empty where
+    the server does not count them."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        resp = await http.get(f"{url}/metrics")
+        resp.raise_for_status()
+    dropped: dict[str, float] = {}
+    for line in resp.text.splitlines():
+        if line.startswith(DROPPED_COUNTER + "{"):
+            labels, _, value = line.rpartition(" ")
+            reason = labels.partition('reason="')[2].partition('"')[0]
+            dropped[reason] = dropped.get(reason, 0.0) + float(value)
+    return dropped
 
 
 def is_idle(engine: float, http: float) -> bool:

@@ -44,12 +44,14 @@ class App:
     def __init__(self) -> None:
         self.in_flight = 0
         self.disconnects = 0
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "lifespan":
             while True:
                 message = await receive()
                 if message["type"] == "lifespan.startup":
+                    self.loop = asyncio.get_running_loop()
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
                     await send({"type": "lifespan.shutdown.complete"})
@@ -225,6 +227,51 @@ def test_a_slow_body_is_dropped_too(server):
     assert server.dropped("body_timeout") == 1
 
 
+def _stall_in_callback(server: Server, seconds: float) -> None:
+    """Block the server's loop from an ordinary callback (where coroutine steps run)."""
+    server.app.loop.call_soon_threadsafe(time.sleep, seconds)
+
+
+def _stall_in_io(server: Server, seconds: float) -> None:
+    """Block the server's loop from an I/O callback, as a busy server's reads and writes do:
+    the loop's next step after I/O callbacks is its timers, before it reads again."""
+    loop = server.app.loop
+    a, b = socket.socketpair()
+
+    def readable() -> None:
+        loop.remove_reader(a.fileno())
+        time.sleep(seconds)
+        a.close()
+
+    loop.call_soon_threadsafe(loop.add_reader, a.fileno(), readable)
+    time.sleep(0.1)
+    b.send(b"x")
+    b.close()
+
+
+@pytest.mark.parametrize("stall", [_stall_in_callback, _stall_in_io])
+def test_a_server_that_stalls_does_not_drop_a_request_that_came_in_time(server, stall):
+    # The server, not the client, is slow here: its loop is blocked (as on a loaded 2-core
+    # machine: the CI soak's ReadErrors) past the timeouts while a whole request waits unread
+    # in the socket. A timer that only counts seconds would blame the client.
+    s = server.connect()
+    time.sleep(0.2)  # accepted: the head's clock runs
+    stall(server, LIMITS.header_timeout_s + 0.8)
+    time.sleep(0.3)  # the request arrives while the loop is blocked
+    assert request(server, s) == {"size": 2}
+    t = server.connect()
+    t.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n")
+    time.sleep(0.2)  # the head was read: the body's clock runs
+    stall(server, LIMITS.body_timeout_s + 0.8)
+    time.sleep(0.3)
+    t.sendall(b"0123456789")
+    t.settimeout(10)
+    assert t.recv(65536).startswith(b"HTTP/1.1 200")
+    assert server.dropped("header_timeout") == 0 and server.dropped("body_timeout") == 0
+    s.close()
+    t.close()
+
+
 def test_keep_alive_requests_are_served_as_usual(server):
     s = server.connect()
     for i in range(3):
@@ -245,6 +292,14 @@ def test_open_connections_per_client_are_capped(server):
     assert status == 429 and "--max-connections-per-client" in err["message"]
     assert server.dropped("too_many_connections") == 1
     assert server.open_connections() == LIMITS.max_per_client
+    # A client that sends its request at once (as every HTTP client does) reads the 429 too,
+    # not a connection reset: the server reads what was sent before it closes.
+    eager = server.connect()
+    eager.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
+    data, _ = read_until_closed(eager, timeout=5)
+    assert data.startswith(b"HTTP/1.1 429"), data
+    assert server.dropped("too_many_connections") == 2
+    eager.close()
     held.pop().close()
     time.sleep(0.2)
     again = server.connect()
