@@ -56,6 +56,30 @@ def display_path(store: DocumentStore, path: str) -> str:
 _revisions = itertools.count(1)
 
 
+def offset_in(text: str, index: LineIndex, line: int, character: int) -> int:
+    """The string index in `text` (whose LineIndex is `index`) of an LSP position (UTF-16
+    character); past the end of a line or of the text clamps."""
+    if line < 0:
+        return 0
+    if line >= index.line_count:
+        return len(text)
+    start, end = index.line_start(line), index.line_end(line)
+    if character <= 0:
+        return start
+    if index.ascii:
+        return min(start + character, end)
+    units = 0
+    pos = start
+    while pos < end:
+        width = 2 if ord(text[pos]) > 0xFFFF else 1
+        # A position inside a surrogate pair points before the character.
+        if units + width > character:
+            break
+        units += width
+        pos += 1
+    return pos
+
+
 class SyntaxDocument:
     """One open document. `revision` is unique across the store and changes with every edit."""
 
@@ -101,27 +125,7 @@ class SyntaxDocument:
 
     def offset_at(self, line: int, character: int) -> int:
         """The string index of an LSP position; past the end of a line or of the document clamps."""
-        index = self.index
-        if line < 0:
-            return 0
-        if line >= index.line_count:
-            return len(self.text)
-        start, end = index.line_start(line), index.line_end(line)
-        if character <= 0:
-            return start
-        if index.ascii:
-            return min(start + character, end)
-        units = 0
-        pos = start
-        text = self.text
-        while pos < end:
-            width = 2 if ord(text[pos]) > 0xFFFF else 1
-            # A position inside a surrogate pair points before the character.
-            if units + width > character:
-                break
-            units += width
-            pos += 1
-        return pos
+        return offset_in(self.text, self.index, line, character)
 
     def position_of(self, offset: int) -> tuple[int, int]:
         """The LSP (line, UTF-16 character) of a string index."""
@@ -203,6 +207,9 @@ class DocumentStore:
         self._edits: list[EditRecord] = []  # oldest first
         self._edit_seq = itertools.count(1)
         self.history = EditHistory()  # edit events for next-edit prompts (codefill.lsp.edit_history)
+        # uri -> (revision, texts): what the document would be with a suggestion shown for that
+        # revision accepted; a change that makes one of them is recorded as an event of its own.
+        self._offered: dict[str, tuple[int, frozenset[str]]] = {}
         # The document opened or changed last: the one the user is typing in.
         self.focused_uri: str | None = None
         self.workspace_folders: list[str] = []
@@ -237,11 +244,36 @@ class DocumentStore:
             self.focused_uri = uri
             return doc
 
+    def offer(self, uri: str, revision: int, texts: Sequence[str]) -> None:
+        """Suggestions were shown for `revision` of `uri`: each of `texts` is the document with
+        one of them accepted (see EditHistory on why an acceptance is an event of its own)."""
+        with self.lock:
+            self._offered[uri] = (revision, frozenset(texts))
+
+    def _accepts_offer(self, doc: SyntaxDocument,
+                       changes: Sequence[lsp_types.TextDocumentContentChangeEvent]) -> bool:
+        revision, texts = self._offered.pop(doc.uri, (None, frozenset()))
+        if revision != doc.revision:
+            return False
+        text = doc.text
+        for change in changes:
+            rng = getattr(change, "range", None)
+            if rng is None:
+                text = change.text
+                continue
+            index = LineIndex(text)
+            start = offset_in(text, index, rng.start.line, rng.start.character)
+            end = offset_in(text, index, rng.end.line, rng.end.character)
+            start, end = min(start, end), max(start, end)
+            text = text[:start] + change.text + text[end:]
+        return text in texts
+
     def change(
         self, uri: str, version: int, changes: Sequence[lsp_types.TextDocumentContentChangeEvent]
     ) -> SyntaxDocument:
         with self.lock:
             doc = self._docs[uri]
+            separate = uri in self._offered and self._accepts_offer(doc, changes)
             for change in changes:
                 if isinstance(change, lsp_types.TextDocumentContentChangePartial) or getattr(change, "range", None):
                     rng = change.range  # type: ignore[union-attr]
@@ -262,7 +294,8 @@ class DocumentStore:
                 if start == end and not new_text:
                     continue
                 reload = whole and self._rewrites_lines(doc, start, end, new_text)
-                self._record_edit(doc, start, end, new_text, reload=reload)
+                self._record_edit(doc, start, end, new_text, reload=reload, separate=separate)
+                separate = False  # the acceptance's other changes (if any) join its event
                 doc.replace(start, end, new_text)
                 doc.last_edit_offset = start + len(new_text)
                 self.focused_uri = uri
@@ -323,7 +356,8 @@ class DocumentStore:
         index = doc.index
         return max(index.line_of(end) - index.line_of(start), _line_breaks(new_text)) > _RELOAD_LINES
 
-    def _record_edit(self, doc: SyntaxDocument, start: int, end: int, new_text: str, *, reload: bool = False) -> None:
+    def _record_edit(self, doc: SyntaxDocument, start: int, end: int, new_text: str, *, reload: bool = False,
+                     separate: bool = False) -> None:
         index = doc.index
         first = index.line_of(start)
         old_last = index.line_of(end)
@@ -332,7 +366,7 @@ class DocumentStore:
         if reload:
             self.history.forget(doc.uri)
         else:
-            self.history.record(doc.uri, doc.path or doc.uri, doc.text, first, old_last, new_last)
+            self.history.record(doc.uri, doc.path or doc.uri, doc.text, first, old_last, new_last, separate=separate)
         merged = EditRecord(doc.uri, first, new_last, next(self._edit_seq))
         kept: list[EditRecord] = []
         for rec in self._edits:

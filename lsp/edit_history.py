@@ -6,6 +6,12 @@ Keystrokes coalesce into the open event of their document while they come within
 and no other document was edited in between; anything else starts a new event. An open event's
 "after" is its document's current text, so it is diffed only when asked for or closed.
 
+An accepted suggestion is an event of its own (`record(..., separate=True)`): it closes the
+user's open event, whatever the time since their last keystroke. Otherwise how long the model
+took to answer would decide whether the next prompt shows "renamed the parameter" and "renamed
+its first use" as two edits or one, and the next suggestion with it (on 2026-12-08 the embedded
+model in bf16 renamed the parameter's second use after the two, and nothing after the one).
+
 Events of all documents are ordered by their last edit, oldest first, and bounded (`max_events`,
 `max_chars`; an event larger than `max_event_chars`, a big paste or a generated file, is dropped:
 it would crowd out every other hint). A document's events go when it is closed, reopened or
@@ -65,13 +71,13 @@ class EditHistory:
         self._last_uri: str | None = None
 
     def record(self, uri: str, path: str, before: str, first_line: int, old_last_line: int,
-               new_last_line: int) -> None:
+               new_last_line: int, *, separate: bool = False) -> None:
         """An edit of `uri` whose text was `before`: lines first_line..old_last_line became
-        first_line..new_last_line."""
+        first_line..new_last_line. `separate`: it starts an event of its own (an accepted suggestion)."""
         now = self._clock()
         seq = next(self._seq)
         event = self._open.get(uri)
-        if event is not None and self._coalesces(event, uri, first_line, new_last_line, now):
+        if event is not None and not separate and self._coalesces(event, uri, first_line, new_last_line, now):
             delta = new_last_line - old_last_line
             shifted = event.last_line + delta if event.last_line >= old_last_line else event.last_line
             event.first_line = min(event.first_line, first_line)

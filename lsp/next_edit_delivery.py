@@ -91,6 +91,25 @@ def accepted_places(text: str, edits: list[dict[str, Any]], offset_at: Any) -> l
     """For each edit (in order), where its text stands once the whole suggestion is applied: its
     string index in that text and the rest of its line after it. That is what an acceptance must
     find in the document, as for a FIM completion (codefill.lsp.features.telemetry_commands)."""
+    applied, at = _applied(text, edits, offset_at)
+    index = LineIndex(applied)
+    places = []
+    for i, edit in enumerate(edits):
+        end = at[i] + len(edit["text"])
+        places.append((at[i], applied[end:index.line_end(index.line_of(end))]))
+    return places
+
+
+def accepted_texts(text: str, edits: list[dict[str, Any]], offset_at: Any) -> list[str]:
+    """The document as each of `edits` accepted alone would leave it, and as all of them would."""
+    texts = [_applied(text, [edit], offset_at)[0] for edit in edits]
+    if len(edits) > 1:
+        texts.append(_applied(text, edits, offset_at)[0])
+    return texts
+
+
+def _applied(text: str, edits: list[dict[str, Any]], offset_at: Any) -> tuple[str, dict[int, int]]:
+    """`text` with `edits` applied, and where each edit's text starts in it."""
     spans = sorted((offset_at(*_at(e["range"]["start"])), offset_at(*_at(e["range"]["end"])), i)
                    for i, e in enumerate(edits))
     pieces: list[str] = []
@@ -105,13 +124,7 @@ def accepted_places(text: str, edits: list[dict[str, Any]], offset_at: Any) -> l
         size += len(edits[i]["text"])
         done = max(end, start)
     pieces.append(text[done:])
-    applied = "".join(pieces)
-    index = LineIndex(applied)
-    places = []
-    for i, edit in enumerate(edits):
-        end = at[i] + len(edit["text"])
-        places.append((at[i], applied[end:index.line_end(index.line_of(end))]))
-    return places
+    return "".join(pieces), at
 
 
 def _request_key(body: Any) -> str:
@@ -189,6 +202,9 @@ class NextEditDelivery:
             return None
         doc = self.store.get(uri)
         ids = [uuid.uuid4().hex for _ in edits]
+        if edits:
+            # Accepting one is an edit event of its own (codefill.lsp.edit_history says why).
+            self.store.offer(uri, answer.revision, accepted_texts(doc.text, edits, doc.offset_at))
         if self.telemetry is not None and edits:
             latency_ms = (time.perf_counter() - (answer.asked if started is None else started)) * 1000
             language = doc.language or doc.language_id or None

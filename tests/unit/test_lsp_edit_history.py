@@ -62,6 +62,30 @@ def test_a_pause_far_lines_or_another_file_start_a_new_event():
         (A, "+line1a = 1"), (A, "+line1ab = 1"), (A, "+line30c = 30"), (B, "+line1d = 1"), (A, "+line30ce = 30")]
 
 
+def test_an_accepted_suggestion_is_an_event_of_its_own_however_soon_it_came():
+    from codefill.lsp.next_edit_delivery import accepted_texts
+
+    clock = Clock()
+    store = store_with(clock)
+    type_text(store, A, 3, 5, "_x", clock)  # the user's edit
+    doc = store.get(A)
+    use = {"range": {"start": {"line": 5, "character": 0}, "end": {"line": 5, "character": 5}}, "text": "line5_x"}
+    other = {"range": {"start": {"line": 7, "character": 0}, "end": {"line": 7, "character": 5}}, "text": "line7_x"}
+    store.offer(A, doc.revision, accepted_texts(doc.text, [use, other], doc.offset_at))
+    clock.now += 0.2  # well within the coalescing window
+    store.change(A, 3, [partial((5, 0), (5, 5), "line5_x")])  # Tab: the first suggestion, as shown
+    type_text(store, A, 5, 7, "!", clock)  # typing right after it joins the acceptance's event
+    first, accepted = store.edit_events()
+    assert "+line3_x = 3" in first.diff and "line5_x" not in first.diff
+    assert "-line5 = 5\n+line5_x! = 5" in accepted.diff and "line3_x" not in accepted.diff.replace(" line3_x", "")
+    # The same text, offered for a revision before the latest keystroke, coalesces as typing does.
+    stale = doc.revision
+    type_text(store, A, 5, 8, "!", clock)
+    store.offer(A, stale, accepted_texts(doc.text, [other], doc.offset_at))
+    store.change(A, 4, [partial((7, 0), (7, 5), "line7_x")])
+    assert len(store.edit_events()) == 2
+
+
 def test_typing_then_undoing_leaves_no_event():
     store = store_with(Clock())
     type_text(store, A, 2, 0, "x")
