@@ -130,6 +130,7 @@ def _add_vllm_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("vLLM: speculative decoding and scale-out")
     g.add_argument("--speculative", choices=spec.METHODS, default=spec.DEFAULT_METHOD,
                    help="draft tokens for the model to check: ngram (prompt lookup: copies from the prompt), "
+                        "long-ngram (prompt lookup that drafts --long-match-tokens after a long match), "
                         "suffix (Arctic Inference), draft-model (--draft-model), or off; greedy output is the "
                         f"same either way (default {spec.DEFAULT_METHOD})")
     g.add_argument("--speculative-tokens", type=int, default=spec.DEFAULT_TOKENS, metavar="N",
@@ -138,6 +139,9 @@ def _add_vllm_options(p: argparse.ArgumentParser) -> None:
                    help=f"ngram: shortest n-gram matched in the prompt (default {spec.DEFAULT_LOOKUP_MIN})")
     g.add_argument("--prompt-lookup-max", type=int, default=spec.DEFAULT_LOOKUP_MAX, metavar="N",
                    help=f"ngram: longest n-gram matched in the prompt (default {spec.DEFAULT_LOOKUP_MAX})")
+    g.add_argument("--long-match-tokens", type=int, default=spec.DEFAULT_LONG_TOKENS, metavar="N",
+                   help="long-ngram: tokens drafted after a match of 8 or more tokens "
+                        f"(default {spec.DEFAULT_LONG_TOKENS})")
     g.add_argument("--draft-model", default=None, metavar="PATH",
                    help="draft-model: a small model with the served model's tokenizer")
     g.add_argument("--pipeline-parallel-size", type=int, default=None, help="vLLM pipeline parallelism (nodes)")

@@ -112,7 +112,7 @@ def _speculative(args: argparse.Namespace):
 
     try:
         return Speculative(args.speculative, args.speculative_tokens, args.prompt_lookup_min,
-                           args.prompt_lookup_max, args.draft_model)
+                           args.prompt_lookup_max, args.draft_model, args.long_match_tokens)
     except SpeculativeError as exc:
         raise SystemExit(f"codefill serve: error: {exc}") from None
 

@@ -15,9 +15,8 @@ the model's own: every drafted token is checked by the target model, as for any 
 vLLM builds the proposer in its engine process from this class's import path, with no
 settings of its own: they come from the environment variable `CODEFILL_LONG_MATCH` (JSON of
 `LongMatchSettings`; the engine process inherits it from the server), defaults without it.
-Opt-in for now, not a `--speculative` method: `codefill serve --engine-arg 'speculative_config=
-{"method": "custom_class", "model": "codefill.model.engines.long_match_ngram.LongMatchNgramProposer",
-"num_speculative_tokens": 12}'` (benchmarks/README.md has what it gains and where).
+`codefill serve --speculative long-ngram` sets both (model/engines/speculative.py);
+benchmarks/README.md has what it gains and where.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Sequence
@@ -131,6 +132,8 @@ class VllmEngine(LoadedParts, Engine):
 
         stat_loggers, disable_log_stats = _prometheus_only_stat_loggers()
         kwargs = self.engine_kwargs(disable_log_stats=disable_log_stats)
+        if self._speculative is not None:
+            os.environ.update(self._speculative.engine_env())  # the engine core process inherits it
         args = AsyncEngineArgs(**kwargs)
         # Building the engine blocks for seconds to minutes (the engine core loads the
         # weights); in a thread, so the server keeps answering /health meanwhile, also

@@ -1,5 +1,5 @@
 """Speculative decoding changes how fast text comes, never which text: greedy output with
-n-gram prompt lookup is token for token the output without it.
+n-gram prompt lookup (vLLM's and our long-match proposer) is token for token the output without it.
 
 In float32. In bfloat16 (what codefill serves on CPUs with AVX512-BF16) the target model
 scores a draft of k tokens in one pass and a plain decode one token at a time: the sums
@@ -55,13 +55,13 @@ def _vllm_only():
 
 async def test_greedy_output_is_the_same_with_prompt_lookup(_vllm_only, tiny_model_path):
     plain = await _greedy(tiny_model_path, None, 48)
-    drafted = await _greedy(tiny_model_path, Speculative("ngram"), 48)
     assert all(count == 48 for _, count in plain)
-    assert drafted == plain
+    for method in ("ngram", "long-ngram"):
+        assert await _greedy(tiny_model_path, Speculative(method), 48) == plain, method
 
 
 @pytest.mark.slow
 async def test_greedy_output_is_the_same_with_prompt_lookup_on_the_embedded_model(_vllm_only, embedded_model_path):
     plain = await _greedy(embedded_model_path, None, 64)
-    drafted = await _greedy(embedded_model_path, Speculative("ngram"), 64)
-    assert drafted == plain
+    for method in ("ngram", "long-ngram"):
+        assert await _greedy(embedded_model_path, Speculative(method), 64) == plain, method

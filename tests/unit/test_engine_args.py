@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from codefill.model.engines.engine_args import EngineArgsError, engine_args
@@ -48,12 +50,27 @@ def test_speculative_settings():
         Speculative(lookup_min=5, lookup_max=2)
 
 
+def test_long_ngram_names_our_proposer_and_hands_it_its_sizes():
+    from codefill.model.engines.long_match_ngram import ENV, LongMatchSettings
+
+    spec = Speculative("long-ngram", tokens=4, lookup_min=3, lookup_max=5, long_tokens=10)
+    assert spec.engine_config() == {"method": "custom_class", "num_speculative_tokens": 10,
+                                    "model": "codefill.model.engines.long_match_ngram.LongMatchNgramProposer"}
+    settings = LongMatchSettings(**json.loads(spec.engine_env()[ENV]))
+    assert (settings.tokens, settings.min, settings.max, settings.long_tokens) == (4, 3, 5, 10)
+    assert Speculative("ngram").engine_env() == {}
+    with pytest.raises(SpeculativeError, match="--long-match-tokens"):
+        Speculative("long-ngram", long_tokens=0)
+
+
 def test_serve_flags_parse():
     args = build_parser().parse_args(["serve", "--speculative", "off", "--engine-arg", "kv_cache_dtype=fp8",
                                       "--pipeline-parallel-size", "2", "--distributed-executor-backend", "ray"])
     assert args.speculative == "off" and args.engine_arg == ["kv_cache_dtype=fp8"]
     assert args.pipeline_parallel_size == 2 and args.distributed_executor_backend == "ray"
     assert build_parser().parse_args(["serve"]).speculative == "ngram"
+    assert build_parser().parse_args(["serve", "--speculative", "long-ngram", "--long-match-tokens", "16"]
+                                     ).long_match_tokens == 16
 
 
 def test_the_options_reach_vllms_own_config():
