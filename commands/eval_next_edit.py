@@ -11,6 +11,8 @@ by side); `--fim` adds plain FIM at the same cursors. Scores: window exact match
 on edit and on no-edit cases), "no edit" accuracy, edit precision and recall, latency p50/p95
 and the server's speculative draft acceptance. Progress goes to stderr; the table to stdout;
 the report to `--out` (JSON, default `eval-next-edit-<date>.json`) and beside it with `.md`.
+Rows are kept beside the report as they come (`<out>.partial.jsonl`): after a run that was cut
+off, the same command asks only for the cases it is missing.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ def add_next_edit_parser(bench: argparse._SubParsersAction) -> None:
 
 
 def next_edit_command(args: argparse.Namespace) -> int:
+    from codefill.jobs.evaluation.checkpoint import Checkpoint
     from codefill.jobs.evaluation.next_edit import run_eval
     from codefill.jobs.evaluation.next_edit_report import markdown_report, summary_table
     from codefill.jobs.next_edit_data.git_history import GitError
@@ -70,11 +73,13 @@ def next_edit_command(args: argparse.Namespace) -> int:
         print(f"codefill: error: --limit must be at least 1, got {args.limit}", file=sys.stderr)
         return 2
     out = Path(args.out) if args.out else default_out("eval-next-edit")
+    args.out = str(out)  # run_eval keeps its rows beside it as they come (jobs/evaluation/checkpoint.py)
     try:
         report = run_and_report(args, "next-edit", run_eval, out, markdown_report, summary_table)
     except GitError as exc:
         print(f"codefill: error: {exc}", file=sys.stderr)
         return 2
+    Checkpoint.done(out)
     if not report["cases"]:
         print(f"codefill: error: {args.repo} gave no held-out next-edit cases", file=sys.stderr)
         return 1

@@ -24,12 +24,14 @@ import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from codefill.client.completions import complete_fim, first_model
 from codefill.client.next_edit import NextEditBody, NextEditError, request_next_edit
+from codefill.jobs.evaluation.checkpoint import Checkpoint
 from codefill.jobs.next_edit_data.cases import NO_EDIT, NextEditCase
 from codefill.jobs.next_edit_data.collect import HELD_OUT, collect_cases, sample
 from codefill.model.next_edit_edits import TextEdit, compute_edits, split_lines
@@ -158,19 +160,31 @@ async def run_eval(args: argparse.Namespace, command: str) -> dict[str, Any]:
     async with httpx.AsyncClient(timeout=args.request_timeout) as http:
         models = args.models or [await first_model(args.url, args.api_key, client=http)]
         variants = list(models) + ([FIM] if args.fim else [])
+        # Rows on disk as they come: the same command after a cut-off run asks only for the rest.
+        checkpoint = Checkpoint(Path(args.out), {
+            "repo": str(args.repo), "seed": args.seed, "holdout": args.holdout, "limit": args.limit,
+            "max_commits": args.max_commits, "no_edit_share": args.no_edit_share, "max_tokens": args.max_tokens,
+            "postprocess": args.postprocess, "variants": variants}) if args.out else None
         results: dict[str, list[dict[str, Any]]] = {}
         drafts: dict[str, dict[str, float | None]] = {}
         t0 = time.time()
         for variant in variants:
             before = await read_draft_counts(args.url, args.api_key, http)
             rows = []
-            for case in tqdm(cases, desc=variant, unit="case", disable=args.quiet):
+            for i, case in enumerate(tqdm(cases, desc=variant, unit="case", disable=args.quiet)):
+                key = f"{i}:{case.key}"
+                kept = checkpoint.get(variant, key) if checkpoint else None
+                if kept is not None:
+                    rows.append(kept)
+                    continue
                 if variant == FIM:
                     outcome = await ask_fim(http, args.url, case, models[0], api_key=args.api_key)
                 else:
                     outcome = await ask_next_edit(http, args.url, case, variant, api_key=args.api_key,
                                                   max_tokens=args.max_tokens, postprocess=args.postprocess)
                 rows.append(score(case, outcome))
+                if checkpoint:
+                    checkpoint.add(variant, key, rows[-1])
             drafts[variant] = draft_figures(add_round(None, before, await read_draft_counts(args.url, args.api_key,
                                                                                              http)))
             results[variant] = rows
