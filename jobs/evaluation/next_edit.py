@@ -86,7 +86,7 @@ async def ask_next_edit(http: httpx.AsyncClient, url: str, case: NextEditCase, m
     except (NextEditError, httpx.HTTPError) as exc:
         return Outcome(None, [], time.perf_counter() - t0, error=str(exc) or type(exc).__name__)
     return Outcome(answer["window"]["text"], _answer_edits(answer), time.perf_counter() - t0,
-                   completion_tokens=answer["usage"]["completion_tokens"])
+                   completion_tokens=(answer.get("usage") or {}).get("completion_tokens") or 0)  # usage is optional
 
 
 async def ask_fim(http: httpx.AsyncClient, url: str, case: NextEditCase, model: str, *,
