@@ -317,6 +317,7 @@ class DocumentStore:
             if self.focused_uri == uri:
                 self.focused_uri = None
             self._edits = [e for e in self._edits if e.uri != uri]
+            self._offered.pop(uri, None)
             self.history.forget(uri)
 
     def get(self, uri: str) -> SyntaxDocument | None:

@@ -12,7 +12,8 @@ turns into an engine abort) or "error". Knobs, changeable while it runs:
 
 `/v1/next_edit` answers `next_edits` (a list of `{"range", "text"}`) after `next_edit_delay_s`,
 recording each body in `next_edit_requests` and its outcome ("completed" or "aborted", the
-client gone before the answer) in `next_edit_outcomes`.
+client gone before the answer) in `next_edit_outcomes`; after `next_edit_hang_after` answers
+(None: never) it answers no more, until the client goes.
 
 Run it with `tests.fakes.FakeServer(fake.app())`.
 """
@@ -59,6 +60,7 @@ class FimFake:
         self.model_list_calls = 0
         self.next_edits: list[dict[str, Any]] = []
         self.next_edit_delay_s = 0.0
+        self.next_edit_hang_after: int | None = None
         self.next_edit_requests: list[dict[str, Any]] = []
         self.next_edit_outcomes: list[str] = []
 
@@ -70,6 +72,7 @@ class FimFake:
         self.answer = None
         self.next_edits = []
         self.next_edit_delay_s = 0.0
+        self.next_edit_hang_after = None
         self.next_edit_requests.clear()
         self.next_edit_outcomes.clear()
         if text is not None:
@@ -98,7 +101,9 @@ class FimFake:
         @app.post("/v1/next_edit")
         async def next_edit(body: dict, request: Request):
             fake.next_edit_requests.append(body)
-            deadline = time.monotonic() + fake.next_edit_delay_s
+            hang = (fake.next_edit_hang_after is not None
+                    and fake.next_edit_outcomes.count("completed") >= fake.next_edit_hang_after)
+            deadline = float("inf") if hang else time.monotonic() + fake.next_edit_delay_s
             while time.monotonic() < deadline:
                 if await request.is_disconnected():
                     fake.next_edit_outcomes.append("aborted")

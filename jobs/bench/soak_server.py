@@ -38,23 +38,24 @@ def parse_metrics(text: str) -> dict[str, float]:
     return sums
 
 
-async def in_flight(url: str) -> tuple[float, float]:
-    """(engine, http) in-flight gauges; the http gauge counts this scrape, so idle is (0, 1)."""
+async def _metrics_text(url: str) -> str:
     async with httpx.AsyncClient(timeout=10) as http:
         resp = await http.get(f"{url}/metrics")
         resp.raise_for_status()
-    sums = parse_metrics(resp.text)
+    return resp.text
+
+
+async def in_flight(url: str) -> tuple[float, float]:
+    """(engine, http) in-flight gauges; the http gauge counts this scrape, so idle is (0, 1)."""
+    sums = parse_metrics(await _metrics_text(url))
     return sums.get(ENGINE_GAUGE, 0.0), sums.get(HTTP_GAUGE, 0.0)
 
 
 async def dropped_connections(url: str) -> dict[str, float]:
     """Connections the server closed on its own (server/connections.py), by reason; empty where
     the server does not count them."""
-    async with httpx.AsyncClient(timeout=10) as http:
-        resp = await http.get(f"{url}/metrics")
-        resp.raise_for_status()
     dropped: dict[str, float] = {}
-    for line in resp.text.splitlines():
+    for line in (await _metrics_text(url)).splitlines():
         if line.startswith(DROPPED_COUNTER + "{"):
             labels, _, value = line.rpartition(" ")
             reason = labels.partition('reason="')[2].partition('"')[0]
